@@ -1,0 +1,228 @@
+"""Argument checks shared by every public constructor and ``forward``.
+
+Each check raises before any state changes, with a message that names the
+argument, the value received and the value expected (DESIGN.md invariant 6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+
+import torch
+
+__all__ = [
+    "as_shape",
+    "check_finite",
+    "check_input",
+    "check_choice",
+    "positive",
+    "nonnegative",
+    "as_parameter_tensor",
+    "check_greater",
+    "finite",
+    "exp_decay",
+]
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 1:
+            return f"{value.item()!r}"
+        return f"a tensor of shape {tuple(value.shape)}"
+    return repr(value)
+
+
+def as_shape(name: str, shape: int | Sequence[int]) -> tuple[int, ...]:
+    """Normalise a shape argument to a tuple of positive ints.
+
+    Raises:
+        TypeError: ``shape`` is not an int or a sequence of ints.
+        ValueError: a dimension is not positive.
+    """
+    if isinstance(shape, bool):
+        raise TypeError(f"{name} must be a positive int or a sequence of positive ints, got {shape!r}")
+    if isinstance(shape, int):
+        dims: tuple = (shape,)
+    elif isinstance(shape, torch.Size | Sequence) and not isinstance(shape, str):
+        dims = tuple(shape)
+    else:
+        raise TypeError(f"{name} must be a positive int or a sequence of positive ints, got {shape!r}")
+    if len(dims) == 0:
+        raise ValueError(f"{name} must have at least one dimension, got {shape!r}")
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"{name} must contain ints, got {shape!r}")
+        if d <= 0:
+            raise ValueError(f"{name} must contain positive sizes, got {shape!r}")
+    return dims
+
+
+def _as_float_or_tensor(name: str, value: float | torch.Tensor) -> float | torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must be a real number or real tensor, got dtype {value.dtype}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number or a tensor, got {value!r}")
+    return float(value)
+
+
+def _all(value: float | torch.Tensor, predicate) -> bool:
+    if isinstance(value, torch.Tensor):
+        with torch.no_grad():
+            return bool(predicate(value.detach()).all())
+    return bool(predicate(torch.tensor(value, dtype=torch.float64)))
+
+
+def positive(name: str, value: float | torch.Tensor, unit: str = "") -> float | torch.Tensor:
+    """Require ``value > 0`` (everywhere, for a tensor) and finite.
+
+    Raises:
+        ValueError: naming ``name`` and the expected range.
+    """
+    value = _as_float_or_tensor(name, value)
+    if not _all(value, lambda v: torch.isfinite(v) & (v > 0)):
+        suffix = f" {unit}" if unit else ""
+        raise ValueError(f"{name} must be positive and finite{suffix}, got {_describe(value)}")
+    return value
+
+
+def nonnegative(name: str, value: float | torch.Tensor, unit: str = "") -> float | torch.Tensor:
+    """Require ``value >= 0`` (everywhere, for a tensor) and finite.
+
+    Raises:
+        ValueError: naming ``name`` and the expected range.
+    """
+    value = _as_float_or_tensor(name, value)
+    if not _all(value, lambda v: torch.isfinite(v) & (v >= 0)):
+        suffix = f" {unit}" if unit else ""
+        raise ValueError(f"{name} must be non-negative and finite{suffix}, got {_describe(value)}")
+    return value
+
+
+def finite(name: str, value: float | torch.Tensor) -> float | torch.Tensor:
+    """Require a finite real number or tensor."""
+    value = _as_float_or_tensor(name, value)
+    if not _all(value, torch.isfinite):
+        raise ValueError(f"{name} must be finite, got {_describe(value)}")
+    return value
+
+
+def check_greater(
+    name: str,
+    value: float | torch.Tensor,
+    other_name: str,
+    other: float | torch.Tensor,
+) -> None:
+    """Require ``value > other`` everywhere (after broadcasting).
+
+    Raises:
+        ValueError: e.g. "thresh_v (-70.0) must be greater than reset_v (-65.0)".
+    """
+    a = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+    b = other if isinstance(other, torch.Tensor) else torch.tensor(float(other))
+    with torch.no_grad():
+        ok = bool((a.detach().to(torch.float64) > b.detach().to(torch.float64)).all())
+    if not ok:
+        raise ValueError(
+            f"{name} ({_describe(value)}) must be greater than {other_name} ({_describe(other)})"
+        )
+
+
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """Require ``value`` to be one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)!r}, got {value!r}")
+
+
+def as_parameter_tensor(
+    name: str, value: float | torch.Tensor, shape: tuple[int, ...]
+) -> torch.Tensor:
+    """Turn a float or tensor into a tensor broadcastable to ``shape``.
+
+    A float becomes a 0-d float tensor (the default dtype). A tensor is kept
+    as it is (an ``nn.Parameter`` stays a parameter) after checking that it
+    broadcasts to ``shape``.
+
+    Raises:
+        ValueError: the tensor does not broadcast to ``shape``.
+    """
+    if isinstance(value, torch.Tensor):
+        try:
+            out = torch.broadcast_shapes(tuple(value.shape), shape)
+        except RuntimeError:
+            out = None
+        if out != shape:
+            raise ValueError(
+                f"{name} must be a float or a tensor broadcastable to shape {shape}, "
+                f"got a tensor of shape {tuple(value.shape)}"
+            )
+        if not value.is_floating_point():
+            value = value.to(torch.get_default_dtype())
+        return value
+    return torch.tensor(float(value), dtype=torch.get_default_dtype())
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """Require every element of ``tensor`` to be finite (no NaN, no inf).
+
+    Raises:
+        ValueError: naming ``name`` and how many elements are not finite.
+    """
+    if tensor.is_floating_point() or tensor.is_complex():
+        bad = ~torch.isfinite(tensor)
+        if bool(bad.any()):
+            n = int(bad.sum())
+            raise ValueError(
+                f"{name} must be finite, got {n} NaN or infinite value(s) "
+                f"in a tensor of shape {tuple(tensor.shape)}"
+            )
+
+
+def check_input(
+    name: str,
+    tensor: torch.Tensor,
+    shape: tuple[int, ...],
+    batch_size: int | None = None,
+    finite: bool = True,
+) -> int:
+    """Check a batched input of shape ``(batch, *shape)`` and return the batch size.
+
+    Args:
+        name: argument name used in the error message.
+        tensor: the input.
+        shape: the expected shape after the batch dimension.
+        batch_size: if given, the batch size the current state was built for.
+        finite: also require every element to be finite.
+
+    Raises:
+        TypeError: ``tensor`` is not a tensor.
+        ValueError: wrong shape, wrong batch size, or non-finite values.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, {_dims(shape)}), got {type(tensor).__name__}")
+    if tensor.dim() != len(shape) + 1 or tuple(tensor.shape[1:]) != shape:
+        raise ValueError(
+            f"{name} must have shape (batch, {_dims(shape)}), got {tuple(tensor.shape)}"
+        )
+    if batch_size is not None and tensor.shape[0] != batch_size:
+        raise ValueError(
+            f"{name} has batch size {tensor.shape[0]} but the current state was built for "
+            f"batch size {batch_size}; call reset() between samples of different batch sizes"
+        )
+    if finite:
+        check_finite(name, tensor)
+    return int(tensor.shape[0])
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)
+
+
+def exp_decay(step_time: float, time_constant: float | torch.Tensor) -> float | torch.Tensor:
+    """``exp(-step_time / time_constant)``, for a float or a tensor time constant."""
+    if isinstance(time_constant, torch.Tensor):
+        return torch.exp(-step_time / time_constant)
+    return math.exp(-step_time / time_constant)

@@ -1,0 +1,232 @@
+"""Abstract bases of the neural vocabulary: Neuron, Synapse, Connection.
+
+Per-sample state (membrane voltages, refractory timers, synaptic currents and
+their histories) lives in *non-persistent* buffers that are created lazily from
+the first input, so
+
+* the batch size is never a constructor argument,
+* ``state_dict()`` holds only what is learned or configured (parameters,
+  per-neuron constants, adaptations shared across the batch), so a checkpoint
+  saved at one batch size loads at any other (DESIGN.md invariant 3),
+* ``module.to(device)`` still moves the state.
+
+``reset()`` drops the per-sample state; the next ``forward`` builds it again at
+the batch size of its input.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from .._validation import as_shape, check_input, positive
+
+__all__ = ["StatefulModule", "Neuron", "Synapse", "Connection"]
+
+
+class StatefulModule(nn.Module):
+    """A module with lazily sized per-sample state.
+
+    Subclasses call :meth:`register_state` in ``__init__`` for every per-sample
+    tensor. Each is a non-persistent buffer that is ``None`` until the first
+    ``forward`` (or until set by hand) and is dropped by :meth:`reset`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state_names: list[str] = []
+
+    def register_state(self, name: str) -> None:
+        """Register ``name`` as a per-sample state buffer (not saved in ``state_dict``)."""
+        self.register_buffer(name, None, persistent=False)
+        self._state_names.append(name)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the per-sample state buffers."""
+        return tuple(self._state_names)
+
+    @property
+    def batch_size(self) -> int | None:
+        """Batch size of the current per-sample state, ``None`` before the first step."""
+        for name in self._state_names:
+            value = getattr(self, name)
+            if value is not None:
+                return int(value.shape[0])
+        return None
+
+    def reset(self) -> None:
+        """Drop the per-sample state; the next ``forward`` starts from rest."""
+        for name in self._state_names:
+            setattr(self, name, None)
+
+
+class Neuron(StatefulModule, ABC):
+    r"""A group of neurons that turns input current into spikes, one step at a time.
+
+    One step's order, for every model: integrate with this step's input, then
+    spike where :math:`V \ge V_\text{thresh}`, then reset. After ``forward``,
+    :attr:`voltage` holds the post-reset value.
+
+    Args:
+        shape: shape of the neuron group, excluding the batch dimension.
+        step_time: simulation step :math:`\Delta t`, in ms.
+
+    Shapes:
+        ``forward(inputs)``: ``inputs`` is ``(batch, *shape)`` current in nA;
+        returns spikes ``(batch, *shape)`` as 0/1 values of the input's
+        floating dtype (differentiable when a surrogate is set).
+    """
+
+    def __init__(self, shape: int | tuple[int, ...], step_time: float) -> None:
+        super().__init__()
+        self._shape = as_shape("shape", shape)
+        self._step_time = float(positive("step_time", step_time, "ms"))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the group, excluding the batch dimension."""
+        return self._shape
+
+    @property
+    def count(self) -> int:
+        """Number of neurons in the group."""
+        n = 1
+        for d in self._shape:
+            n *= d
+        return n
+
+    @property
+    def step_time(self) -> float:
+        """Simulation step :math:`\\Delta t`, in ms."""
+        return self._step_time
+
+    @property
+    @abstractmethod
+    def voltage(self) -> torch.Tensor:
+        """Membrane voltage in mV, ``(batch, *shape)``."""
+
+    @property
+    @abstractmethod
+    def spike(self) -> torch.Tensor:
+        """Spikes emitted on the last step, boolean ``(batch, *shape)``."""
+
+    @property
+    @abstractmethod
+    def refrac(self) -> torch.Tensor:
+        """Remaining absolute refractory time in ms, ``(batch, *shape)``."""
+
+    @abstractmethod
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with input current ``inputs`` (nA); return spikes."""
+
+    def check_inputs(self, inputs: torch.Tensor) -> int:
+        """Validate ``inputs`` against ``(batch, *shape)`` and the current state; return batch."""
+        return check_input("inputs", inputs, self._shape, self.batch_size)
+
+    def extra_repr(self) -> str:
+        return f"shape={self._shape}, step_time={self._step_time}"
+
+
+class Synapse(StatefulModule, ABC):
+    r"""Turns presynaptic spikes (and optionally injected current) into current.
+
+    A synapse keeps a bounded history long enough to serve reads delayed by up
+    to :attr:`delay` ms, read with interpolation.
+
+    Args:
+        shape: shape of the presynaptic group, excluding the batch dimension.
+        step_time: simulation step :math:`\Delta t`, in ms.
+
+    Shapes:
+        ``forward(*inputs)``: spikes ``(batch, *shape)``; returns the current
+        ``(batch, *shape)`` in nA.
+        ``current_at(selector)`` / ``spike_at(selector)``: ``selector`` holds
+        delays in ms, shaped ``(*shape, N)`` or ``(batch, *shape, N)``; returns
+        ``(batch, *shape, N)``.
+    """
+
+    def __init__(self, shape: int | tuple[int, ...], step_time: float) -> None:
+        super().__init__()
+        self._shape = as_shape("shape", shape)
+        self._step_time = float(positive("step_time", step_time, "ms"))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the presynaptic group, excluding the batch dimension."""
+        return self._shape
+
+    @property
+    def step_time(self) -> float:
+        """Simulation step :math:`\\Delta t`, in ms."""
+        return self._step_time
+
+    @property
+    @abstractmethod
+    def delay(self) -> float:
+        """Largest delay, in ms, that the history serves."""
+
+    @delay.setter
+    @abstractmethod
+    def delay(self, value: float) -> None: ...
+
+    @property
+    @abstractmethod
+    def current(self) -> torch.Tensor:
+        """Current of the last step, in nA, ``(batch, *shape)``."""
+
+    @property
+    @abstractmethod
+    def spike(self) -> torch.Tensor:
+        """Presynaptic spikes of the last step, boolean ``(batch, *shape)``."""
+
+    @abstractmethod
+    def current_at(self, selector: torch.Tensor) -> torch.Tensor:
+        """Current ``selector`` ms ago, interpolated, ``(batch, *shape, N)``."""
+
+    @abstractmethod
+    def spike_at(self, selector: torch.Tensor) -> torch.Tensor:
+        """Spikes ``selector`` ms ago, boolean ``(batch, *shape, N)``."""
+
+    @abstractmethod
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step; return the current, ``(batch, *shape)``."""
+
+
+class Connection(nn.Module, ABC):
+    r"""A trainable mapping from presynaptic spikes to postsynaptic current.
+
+    Owns an injected :class:`Synapse` (shaped like the input) and parameters
+    ``weight``, optional ``bias`` and optional per-synapse ``delay`` (ms).
+
+    Shapes:
+        ``forward(*inputs)``: spikes ``(batch, *input_shape)``; returns current
+        ``(batch, *output_shape)`` in nA.
+    """
+
+    synapse: Synapse
+
+    @property
+    @abstractmethod
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the presynaptic input, excluding the batch dimension."""
+
+    @property
+    @abstractmethod
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the postsynaptic output, excluding the batch dimension."""
+
+    @property
+    def step_time(self) -> float:
+        """Simulation step, in ms (that of the synapse)."""
+        return self.synapse.step_time
+
+    @abstractmethod
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Advance the synapse one step and map its current to the output."""
+
+    def reset(self) -> None:
+        """Drop per-sample state (the synapse's)."""
+        self.synapse.reset()

@@ -1,0 +1,332 @@
+"""Layer, Serial and Cell: wiring connections to neuron groups.
+
+A :class:`Layer` holds named connections and named neuron groups and a wiring
+that says which group each connection feeds. Every connection takes its input
+from outside the layer (recurrent input, such as lateral inhibition, is the
+previous step's output handed back in by the caller). Several connections may
+feed one group; their currents are combined (summed by default).
+
+A :class:`Cell` is one connection plus the neuron group it feeds: the unit a
+learning rule trains. It names what monitors may observe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from .._validation import check_choice
+from .base import Connection, Neuron
+
+__all__ = ["Cell", "Layer", "Serial", "COMBINATIONS"]
+
+#: Names accepted by ``Layer(combine=...)``.
+COMBINATIONS: tuple[str, ...] = ("sum", "mean", "max", "min")
+
+Combiner = str | Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def _combine(mode: str, currents: list[torch.Tensor]) -> torch.Tensor:
+    if len(currents) == 1:
+        return currents[0]
+    if mode == "sum":
+        out = currents[0] + currents[1]
+        for c in currents[2:]:
+            out = out + c
+        return out
+    stacked = torch.stack(currents, 0)
+    if mode == "mean":
+        return stacked.mean(0)
+    if mode == "max":
+        return stacked.amax(0)
+    return stacked.amin(0)
+
+
+class Cell:
+    """One connection and the neuron group it feeds, within a :class:`Layer`.
+
+    A Cell is a view, not a module: it registers nothing and holds no
+    parameters, so a model's ``state_dict`` lists each parameter once. Learning
+    rules are registered on cells; monitors observe the states a cell names.
+
+    Observable states (name -> module, attribute), for monitors:
+
+    * ``"presynaptic.spike"``: the connection's ``synspike`` (presynaptic
+      spikes as each synapse sees them, delays applied),
+      ``(batch, *input_shape)`` or the synaptic layout when delayed;
+    * ``"presynaptic.current"``: the connection's ``syncurrent``;
+    * ``"postsynaptic.spike"``: the neurons' ``spike``, ``(batch, *shape)``;
+    * ``"postsynaptic.voltage"``: the neurons' ``voltage`` in mV;
+    * ``"postsynaptic.refrac"``: the neurons' remaining refractory time in ms.
+
+    Args:
+        layer: the layer the cell belongs to.
+        connection_name: name of the connection in the layer.
+        neuron_name: name of the neuron group the connection feeds.
+    """
+
+    OBSERVABLES: tuple[str, ...] = (
+        "presynaptic.spike",
+        "presynaptic.current",
+        "postsynaptic.spike",
+        "postsynaptic.voltage",
+        "postsynaptic.refrac",
+    )
+
+    def __init__(self, layer: Layer, connection_name: str, neuron_name: str) -> None:
+        self.layer = layer
+        self.connection_name = connection_name
+        self.neuron_name = neuron_name
+
+    @property
+    def connection(self) -> Connection:
+        """The cell's connection."""
+        return self.layer.connections[self.connection_name]
+
+    @property
+    def neuron(self) -> Neuron:
+        """The neuron group the connection feeds."""
+        return self.layer.neurons[self.neuron_name]
+
+    @property
+    def synapse(self) -> nn.Module:
+        """The connection's synapse."""
+        return self.connection.synapse
+
+    def observable(self, name: str) -> tuple[nn.Module, str]:
+        """The module and attribute that hold the observable state ``name``.
+
+        A monitor hooks the returned module's ``forward`` and reads the
+        attribute after each step.
+
+        Raises:
+            ValueError: ``name`` is not one of :attr:`OBSERVABLES`.
+        """
+        check_choice("name", name, self.OBSERVABLES)
+        side, attr = name.split(".")
+        if side == "presynaptic":
+            return self.connection, "synspike" if attr == "spike" else "syncurrent"
+        return self.neuron, attr
+
+    def __repr__(self) -> str:
+        return f"Cell(connection={self.connection_name!r}, neuron={self.neuron_name!r})"
+
+
+class Layer(nn.Module):
+    """Named connections wired to named neuron groups.
+
+    One step: each connection maps its input spikes to current; the currents
+    feeding each group are combined; each group integrates and spikes.
+
+    Args:
+        connections: connection name -> :class:`Connection`.
+        neurons: neuron group name -> :class:`Neuron`.
+        wiring: connection name -> name of the neuron group it feeds. Every
+            connection feeds one group; a group may be fed by several.
+        combine: how the currents feeding one group combine: ``"sum"``
+            (default), ``"mean"``, ``"max"``, ``"min"``, or a picklable callable
+            taking ``{connection name: current}`` and returning the current; or a
+            mapping from group name to one of these.
+
+    Raises:
+        ValueError: a wiring names an unknown connection or group, a group or a
+            connection is left unwired, a connection's ``output_shape`` is not
+            its group's ``shape``, or step times differ.
+
+    Example::
+
+        layer = Layer(
+            connections={"input": dense, "inhibition": lateral},
+            neurons={"excitatory": alif},
+            wiring={"input": "excitatory", "inhibition": "excitatory"},
+        )
+        spikes = layer({"input": x_t, "inhibition": previous_spikes})["excitatory"]
+    """
+
+    def __init__(
+        self,
+        connections: Mapping[str, Connection],
+        neurons: Mapping[str, Neuron],
+        wiring: Mapping[str, str],
+        combine: Combiner | Mapping[str, Combiner] = "sum",
+    ) -> None:
+        super().__init__()
+        if not connections:
+            raise ValueError("connections must name at least one Connection, got none")
+        if not neurons:
+            raise ValueError("neurons must name at least one Neuron, got none")
+        for name, conn in connections.items():
+            if not isinstance(conn, Connection):
+                raise TypeError(
+                    f"connections[{name!r}] must be a Connection, got {type(conn).__name__}"
+                )
+        for name, group in neurons.items():
+            if not isinstance(group, Neuron):
+                raise TypeError(f"neurons[{name!r}] must be a Neuron, got {type(group).__name__}")
+        unwired = set(connections) - set(wiring)
+        if unwired:
+            raise ValueError(f"wiring must give a neuron group for every connection; missing {sorted(unwired)}")
+        for cname, nname in wiring.items():
+            if cname not in connections:
+                raise ValueError(f"wiring names unknown connection {cname!r}; known: {sorted(connections)}")
+            if nname not in neurons:
+                raise ValueError(
+                    f"wiring[{cname!r}] names unknown neuron group {nname!r}; known: {sorted(neurons)}"
+                )
+            conn, group = connections[cname], neurons[nname]
+            if tuple(conn.output_shape) != tuple(group.shape):
+                raise ValueError(
+                    f"connection {cname!r} has output_shape {tuple(conn.output_shape)} but the neuron "
+                    f"group {nname!r} it feeds has shape {tuple(group.shape)}"
+                )
+            if conn.step_time != group.step_time:
+                raise ValueError(
+                    f"connection {cname!r} has step_time {conn.step_time} ms but neuron group "
+                    f"{nname!r} has step_time {group.step_time} ms"
+                )
+        unfed = set(neurons) - set(wiring.values())
+        if unfed:
+            raise ValueError(f"every neuron group must be fed by a connection; unfed: {sorted(unfed)}")
+
+        if isinstance(combine, Mapping):
+            unknown = set(combine) - set(neurons)
+            if unknown:
+                raise ValueError(f"combine names unknown neuron groups {sorted(unknown)}")
+            combiners = {n: combine.get(n, "sum") for n in neurons}
+        else:
+            combiners = {n: combine for n in neurons}
+        for n, c in combiners.items():
+            if isinstance(c, str):
+                check_choice(f"combine[{n!r}]" if isinstance(combine, Mapping) else "combine", c, COMBINATIONS)
+            elif not callable(c):
+                raise TypeError(f"combine must be one of {list(COMBINATIONS)} or a callable, got {c!r}")
+
+        self.connections = nn.ModuleDict(dict(connections))
+        self.neurons = nn.ModuleDict(dict(neurons))
+        self._wiring: dict[str, str] = dict(wiring)
+        self._combine: dict[str, Combiner] = combiners
+        # Group name -> connections feeding it, in the order the wiring gives.
+        self._feeds: dict[str, list[str]] = {n: [] for n in neurons}
+        for cname, nname in self._wiring.items():
+            self._feeds[nname].append(cname)
+        self._cells: dict[tuple[str, str], Cell] = {}
+
+    @property
+    def wiring(self) -> dict[str, str]:
+        """Connection name -> neuron group name (a copy)."""
+        return dict(self._wiring)
+
+    def cell(self, connection: str, neuron: str | None = None) -> Cell:
+        """The :class:`Cell` of ``connection`` and the group it feeds (the same object each call).
+
+        Raises:
+            ValueError: unknown connection, or ``neuron`` is not the group it feeds.
+        """
+        if connection not in self._wiring:
+            raise ValueError(f"connection must be one of {sorted(self._wiring)}, got {connection!r}")
+        target = self._wiring[connection]
+        if neuron is not None and neuron != target:
+            raise ValueError(
+                f"connection {connection!r} feeds neuron group {target!r}, not {neuron!r}"
+            )
+        key = (connection, target)
+        if key not in self._cells:
+            self._cells[key] = Cell(self, connection, target)
+        return self._cells[key]
+
+    @property
+    def cells(self) -> dict[str, Cell]:
+        """Connection name -> its :class:`Cell`."""
+        return {c: self.cell(c) for c in self._wiring}
+
+    def forward(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
+        """Advance every connection and neuron group one step.
+
+        Args:
+            inputs: connection name -> input spikes ``(batch, *input_shape)``; a
+                bare tensor is accepted when the layer has one connection.
+
+        Returns:
+            neuron group name -> spikes ``(batch, *shape)``.
+
+        Raises:
+            ValueError: an input is missing or names an unknown connection.
+        """
+        if isinstance(inputs, torch.Tensor):
+            if len(self._wiring) != 1:
+                raise ValueError(
+                    f"inputs must be a mapping from connection name to tensor for a layer with "
+                    f"{len(self._wiring)} connections ({sorted(self._wiring)})"
+                )
+            inputs = {next(iter(self._wiring)): inputs}
+        missing = set(self._wiring) - set(inputs)
+        extra = set(inputs) - set(self._wiring)
+        if missing or extra:
+            raise ValueError(
+                f"inputs must give exactly one tensor per connection {sorted(self._wiring)}; "
+                f"missing {sorted(missing)}, unknown {sorted(extra)}"
+            )
+        outputs: dict[str, torch.Tensor] = {}
+        for nname, feeders in self._feeds.items():
+            currents = {c: self.connections[c](inputs[c]) for c in feeders}
+            how = self._combine[nname]
+            current = _combine(how, list(currents.values())) if isinstance(how, str) else how(currents)
+            outputs[nname] = self.neurons[nname](current)
+        return outputs
+
+    def reset(self) -> None:
+        """Drop per-sample state of every connection and neuron group."""
+        for conn in self.connections.values():
+            conn.reset()
+        for group in self.neurons.values():
+            group.reset()
+
+
+class Serial(Layer):
+    """One connection feeding one neuron group.
+
+    Args:
+        connection: the :class:`Connection`.
+        neuron: the :class:`Neuron` group it feeds.
+        connection_name: name of the connection inside the layer.
+        neuron_name: name of the neuron group inside the layer.
+
+    Shapes:
+        ``forward(inputs)``: spikes ``(batch, *connection.input_shape)``;
+        returns spikes ``(batch, *neuron.shape)``.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        neuron: Neuron,
+        connection_name: str = "connection",
+        neuron_name: str = "neuron",
+    ) -> None:
+        super().__init__(
+            {connection_name: connection},
+            {neuron_name: neuron},
+            {connection_name: neuron_name},
+        )
+        self._connection_name = connection_name
+        self._neuron_name = neuron_name
+
+    @property
+    def connection(self) -> Connection:
+        """The layer's connection."""
+        return self.connections[self._connection_name]
+
+    @property
+    def neuron(self) -> Neuron:
+        """The layer's neuron group."""
+        return self.neurons[self._neuron_name]
+
+    def cell(self, connection: str | None = None, neuron: str | None = None) -> Cell:
+        """The layer's only :class:`Cell` (the names, if given, must match)."""
+        return super().cell(self._connection_name if connection is None else connection, neuron)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Advance one step: spikes in, spikes out."""
+        return self.neuron(self.connection(inputs))
