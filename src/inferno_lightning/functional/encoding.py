@@ -1,0 +1,806 @@
+r"""Spike-train encodings: pure functions from rates or intensities to spikes.
+
+Every function returns a time-first tensor ``(steps, *shape)`` of 0/1 values.
+Time is in ms and rates in Hz, so the expected number of spikes a rate
+:math:`r` gives in one step of length :math:`\Delta t` is
+
+.. math::
+    \lambda = r \, \Delta t / 1000.
+
+Step :math:`n` covers the interval :math:`[n \Delta t, (n + 1) \Delta t)`.
+
+Absolute refractory periods are counted in whole steps, rounded up:
+:math:`R = \lceil t_\text{refrac} / \Delta t \rceil`. As for a neuron, the step
+of a spike is the first of its :math:`R` refractory steps, so two spikes are
+always at least :math:`R` steps apart.
+
+Random encoders draw every random number from the optional ``generator``
+(which must live on the device of the input), so a fixed seed gives the same
+spikes on the same device. The private window helpers (``_poisson_windows``,
+``_regular_window``, ``_latency_window``) produce the same trains a few steps
+at a time, for encoders that hand out one step at a time; they are shared with
+:mod:`inferno_lightning.encode`, as are the private argument checks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "refractory_steps",
+    "refractory_compensated_rate",
+    "homogeneous_poisson_exp_interval",
+    "homogeneous_poisson_bernoulli_approx",
+    "homogeneous_regular",
+    "latency",
+]
+
+# Tolerance for quantities that are meant to land exactly on a step boundary
+# (2.0 / 1.0 refractory steps, a regular train's 10th period) but carry
+# floating-point error.
+_EPS = 1e-9
+
+LatencyMapping = Literal["linear", "log"]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_steps(steps: int) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"steps must be a positive int, got {steps!r}")
+    if steps <= 0:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    return steps
+
+
+def _check_time(name: str, value: float, *, allow_zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a real number in ms, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {kind} and finite (ms), got {value!r}")
+    return value
+
+
+def _check_rates(rates: torch.Tensor) -> float:
+    """Require finite non-negative rates; return the largest (one device sync)."""
+    if not isinstance(rates, torch.Tensor):
+        raise TypeError(f"rates must be a torch.Tensor of rates in Hz, got {type(rates).__name__}")
+    if rates.is_complex() or rates.dtype == torch.bool:
+        raise TypeError(f"rates must be a real tensor of rates in Hz, got dtype {rates.dtype}")
+    if rates.numel() == 0:
+        return 0.0
+    values = rates.detach()
+    bad = ~((values >= 0) & torch.isfinite(values))
+    if bool(bad.any()):
+        raise ValueError(
+            f"rates must be non-negative and finite (Hz), got {int(bad.sum())} invalid "
+            f"value(s) in a tensor of shape {tuple(rates.shape)}"
+        )
+    return float(values.max())
+
+
+def _check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    gen_device = generator.device
+    same = gen_device.type == device.type and (
+        gen_device.index is None or device.index is None or gen_device.index == device.index
+    )
+    if not same:
+        raise ValueError(
+            f"generator is on device {gen_device} but the input is on {device}; "
+            f"create it with torch.Generator(device={str(device)!r})"
+        )
+
+
+def _output_dtype(dtype: torch.dtype | None, like: torch.Tensor) -> torch.dtype:
+    if dtype is not None:
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"dtype must be a torch.dtype or None, got {dtype!r}")
+        return dtype
+    return like.dtype if like.is_floating_point() else torch.get_default_dtype()
+
+
+# --------------------------------------------------------------------------- refractoriness
+
+
+def refractory_steps(refrac_t: float, step_time: float) -> int:
+    r"""Whole steps an absolute refractory period spans, :math:`R = \lceil t_\text{refrac} / \Delta t \rceil`.
+
+    A value within :math:`10^{-9}` of a whole number of steps counts as that
+    number (so ``refractory_steps(0.3, 0.1) == 3`` despite rounding error).
+
+    Args:
+        refrac_t: refractory period :math:`t_\text{refrac}`, in ms, non-negative.
+        step_time: step :math:`\Delta t`, in ms, positive.
+
+    Returns:
+        :math:`R`, the number of steps a spike blocks, its own step included.
+
+    Raises:
+        ValueError: ``refrac_t`` negative or ``step_time`` not positive.
+    """
+    refrac_t = _check_time("refrac_t", refrac_t, allow_zero=True)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    return max(0, math.ceil(refrac_t / step_time - _EPS))
+
+
+def refractory_compensated_rate(rates: torch.Tensor, refrac_t: float) -> torch.Tensor:
+    r"""Rate to draw from so that, after a dead time, the requested rate is delivered.
+
+    A renewal process whose intervals are a dead time :math:`d` plus an
+    exponential interval of rate :math:`r'` has mean interval
+    :math:`d + 1/r'`. Setting that to :math:`1/r` gives
+
+    .. math::
+        r' = \frac{r}{1 - r \, d / 1000},
+
+    with :math:`r, r'` in Hz and :math:`d` in ms. It is finite only for
+    :math:`r \, d < 1000`; at :math:`r \, d = 1000` the train is regular with
+    period :math:`d` and :math:`r' = \infty`.
+
+    Args:
+        rates: requested rates :math:`r`, in Hz, any shape, non-negative.
+        refrac_t: dead time :math:`d`, in ms, non-negative.
+
+    Returns:
+        :math:`r'` in Hz, same shape and dtype as ``rates`` (``inf`` where
+        :math:`r \, d = 1000`).
+
+    Raises:
+        ValueError: a rate is negative or not finite, ``refrac_t`` is
+            negative, or some :math:`r \, d > 1000` (that rate cannot be
+            delivered with that dead time).
+    """
+    max_rate = _check_rates(rates)
+    refrac_t = _check_time("refrac_t", refrac_t, allow_zero=True)
+    if max_rate * refrac_t > 1000.0 * (1 + _EPS):
+        raise ValueError(
+            f"rates too high for refrac_t: rate * refrac_t must be at most 1000 Hz*ms, "
+            f"got a rate of {max_rate} Hz with refrac_t {refrac_t} ms"
+        )
+    return rates / (1 - rates * (refrac_t / 1000.0)).clamp_min(0)
+
+
+# --------------------------------------------------------------------------- Poisson
+
+
+def _free_interval_scale(
+    lam: torch.Tensor, dead: int, compensate: bool, discrete: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale of the random part of the interval and the mean interval, both in steps.
+
+    ``lam`` is the requested number of spikes per step (float64). Continuous
+    (exact) intervals are ``dead + scale * E``; discrete (Bernoulli) ones are
+    ``dead + ceil(scale * E)`` with ``scale = -1 / log(1 - p)``, a geometric
+    number of steps; ``E`` is a unit exponential draw.
+    """
+    if discrete:
+        p = lam / (1 - lam * dead) if compensate else lam
+        p = p.clamp(0, 1)
+        scale = -1 / torch.log1p(-p)  # p = 0 -> inf, p = 1 -> 0
+        mean = dead + 1 / p
+    else:
+        scale = 1 / lam - dead if compensate else 1 / lam
+        scale = scale.clamp_min(0)
+        mean = dead + scale
+    return scale, mean
+
+
+def _draw_free(
+    scale: torch.Tensor, count: int | None, discrete: bool, generator: torch.Generator | None
+) -> torch.Tensor:
+    shape = tuple(scale.shape) if count is None else (count, *scale.shape)
+    unit = torch.empty(shape, dtype=torch.float64, device=scale.device)
+    # A draw of exactly 0 would turn an infinite scale (rate 0) into NaN.
+    unit.exponential_(generator=generator).clamp_min_(1e-300)
+    free = unit * scale
+    if discrete:
+        free = free.ceil_().clamp_min_(1)
+    return free
+
+
+def _first_events(
+    scale: torch.Tensor,
+    mean: torch.Tensor,
+    dead: int,
+    discrete: bool,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Time (in steps) of each train's first event, drawn from the stationary start.
+
+    The first event of a stationary renewal process comes after the forward
+    recurrence time, whose density is ``P(interval > x) / mean``: uniform over
+    the dead time with total probability ``dead / mean``, otherwise the dead
+    time plus a free draw. Starting this way, the expected count in any
+    window is exactly ``window / mean``.
+    """
+    free = _draw_free(scale, None, discrete, generator)
+    # The discrete process counts the spike step as the first of the free
+    # draw's steps, hence the -1 (a first spike at step 0 needs free = 1).
+    after_dead = dead + free - (1 if discrete else 0)
+    if dead == 0:
+        return after_dead
+    choose = torch.rand(scale.shape, dtype=torch.float64, device=scale.device, generator=generator)
+    within = torch.rand(scale.shape, dtype=torch.float64, device=scale.device, generator=generator)
+    within = within * dead
+    if discrete:
+        within = within.floor_()
+    return torch.where(choose * mean < dead, within, after_dead)
+
+
+def _renewal_window(
+    next_event: torch.Tensor,
+    steps: int,
+    draw: Callable[[int], torch.Tensor],
+    chunk: int,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes of renewal trains over ``steps`` steps, and their next events.
+
+    ``next_event`` holds, per train, the time (in steps, float64) of its next
+    event from the start of the window. Events at time ``u`` fall in step
+    ``floor(u)``; several in one step give one spike. ``draw(k)`` returns
+    ``k`` further intervals per train. Returns spikes ``(steps, *shape)`` and
+    the time of each train's first event at or after the window's end,
+    measured from that end.
+    """
+    shape = tuple(next_event.shape)
+    out = torch.zeros((steps + 1, *shape), dtype=dtype, device=next_event.device)
+    times = next_event.unsqueeze(0)
+    after = torch.full(shape, math.inf, dtype=torch.float64, device=next_event.device)
+    while True:
+        # Events beyond the window land in the spare last row, dropped below.
+        index = torch.where(times < steps, times, float(steps)).long()
+        out.scatter_(0, index, 1)
+        beyond = torch.where(times >= steps, times, math.inf)
+        after = torch.minimum(after, beyond.amin(0))
+        last = times[-1]
+        active = last < steps
+        if not bool(active.any()):
+            break
+        times = torch.where(active, last + draw(chunk).cumsum(0), last)
+    return out[:steps], after - steps
+
+
+def _chunk_size(window: int, mean_min: float, dead: int) -> int:
+    """Intervals to draw per round: enough for nearly every train in one round."""
+    expected = window / mean_min if mean_min > 0 else float(window)
+    size = math.ceil(expected + 4 * math.sqrt(expected) + 2)
+    # With a dead time of R steps a window holds at most ceil(window / R) spikes.
+    cap = math.ceil(window / dead) + 1 if dead >= 1 else window + 1
+    return max(1, min(size, cap))
+
+
+def _poisson_windows(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    method: Literal["exact", "bernoulli"],
+    refrac: int,
+    compensate: bool,
+    max_rate: float,
+    generator: torch.Generator | None,
+    dtype: torch.dtype,
+    window: int,
+) -> Iterator[torch.Tensor]:
+    """Yield a Poisson train in windows of at most ``window`` steps (arguments checked)."""
+    discrete = method == "bernoulli"
+    lam = rates.detach().to(torch.float64) * (step_time / 1000.0)
+    if discrete and refrac <= 1:
+        # No dead time beyond the spike's own step: a Bernoulli trial per step.
+        p = lam.to(torch.float32)
+        for start in range(0, steps, window):
+            size = min(window, steps - start)
+            draws = torch.rand((size, *p.shape), device=p.device, generator=generator)
+            yield (draws < p).to(dtype)
+        return
+    dead = refrac - 1 if discrete else refrac
+    scale, mean = _free_interval_scale(lam, dead, compensate, discrete)
+    lam_max = max_rate * step_time / 1000.0
+    if lam_max > 0:
+        if compensate:
+            mean_min = 1 / lam_max
+        else:
+            mean_min = dead + 1 / lam_max
+    else:
+        mean_min = math.inf
+    next_event = _first_events(scale, mean, dead, discrete, generator)
+
+    def draw(count: int) -> torch.Tensor:
+        return dead + _draw_free(scale, count, discrete, generator)
+
+    for start in range(0, steps, window):
+        size = min(window, steps - start)
+        spikes, next_event = _renewal_window(
+            next_event, size, draw, _chunk_size(size, mean_min, dead), dtype
+        )
+        yield spikes
+
+
+def _check_poisson(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    refrac_t: float,
+    compensate: bool,
+    method: str,
+    generator: torch.Generator | None,
+) -> tuple[float, int]:
+    """Check a Poisson call; return the largest rate and the refractory steps."""
+    steps = _check_steps(steps)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    refrac = refractory_steps(refrac_t, step_time)
+    max_rate = _check_rates(rates)
+    _check_generator(generator, rates.device)
+    _check_poisson_rate(
+        max_rate, step_time, refrac, compensate, method, rate_name="rates", time_name="step_time"
+    )
+    return max_rate, refrac
+
+
+def _check_poisson_rate(
+    max_rate: float,
+    step_time: float,
+    refrac: int,
+    compensate: bool,
+    method: str,
+    *,
+    rate_name: str,
+    time_name: str,
+) -> None:
+    """Raise if ``max_rate`` cannot be produced (shared with the encoders for their names)."""
+    lam = max_rate * step_time / 1000.0
+    if method == "bernoulli" and lam > 1 + _EPS:
+        raise ValueError(
+            f"{rate_name} too high for the Bernoulli approximation: rate * {time_name} / 1000 "
+            f"is a spike probability per step and must be at most 1, got "
+            f"{max_rate} Hz * {step_time} ms / 1000 = {lam}"
+        )
+    if compensate and lam * refrac > 1 + _EPS:
+        raise ValueError(
+            f"{rate_name} too high for refrac_t: with a refractory period of {refrac} step(s) "
+            f"of {step_time} ms at most {1000.0 / (refrac * step_time)} Hz can be delivered, "
+            f"got {max_rate} Hz"
+        )
+
+
+def homogeneous_poisson_exp_interval(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    refrac_t: float = 0.0,
+    compensate: bool = True,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Homogeneous Poisson spike trains built from exponential inter-spike intervals.
+
+    Each train is a renewal process in continuous time: intervals are a dead
+    time :math:`d = R \Delta t` (:math:`R` the refractory steps, see
+    :func:`refractory_steps`) plus an exponential draw,
+
+    .. math::
+        I_k = d + E_k / r', \qquad E_k \sim \operatorname{Exp}(1),
+
+    and spike times are their cumulative sums. A spike at time :math:`t` is
+    written to step :math:`\lfloor t / \Delta t \rfloor`. The first spike is
+    drawn from the process's stationary start (uniform over the dead time with
+    probability :math:`d \cdot \text{rate}`, otherwise after a full dead time
+    and an exponential draw), so the expected spike count in any window is
+    exactly the window times the delivered rate, from the first step on.
+
+    **Several spikes in one step.** Only possible without a refractory period
+    (:math:`R = 0`): they merge into a single 1, so the probability of a spike
+    in a step is :math:`1 - e^{-\lambda}` rather than :math:`\lambda = r \Delta t / 1000`
+    (0.5 % fewer spikes at :math:`\lambda = 0.01`, 5 % at :math:`\lambda = 0.1`).
+    Any ``refrac_t > 0`` rules merging out.
+
+    **Refractory compensation.** With ``compensate`` (the default),
+    :math:`r' = r / (1 - r d / 1000)` (:func:`refractory_compensated_rate`),
+    so the mean interval is :math:`1000 / r` ms and the delivered rate is
+    exactly the requested :math:`r`; this needs :math:`r d \le 1000`. Without
+    it, :math:`r' = r` and the delivered rate is :math:`r / (1 + r d / 1000)`.
+
+    Rates are in Hz and ``rates`` may have any shape, e.g. ``(batch, ...)``.
+    Vectorised over trains and time: intervals are drawn in rounds of many per
+    train (usually one or two rounds in all), and a loop runs only over rounds.
+
+    Args:
+        rates: requested rates :math:`r`, in Hz, shape ``(*shape)``, finite and
+            non-negative. Zero gives no spikes.
+        steps: number of steps :math:`T` to generate, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        refrac_t: absolute refractory period, in ms, non-negative, rounded up
+            to whole steps. Defaults to 0.
+        compensate: raise the drawn rate so the delivered rate equals ``rates``
+            despite the refractory period. Defaults to True (no effect when
+            ``refrac_t`` is 0).
+        generator: source of randomness, on the device of ``rates``.
+        dtype: dtype of the output; defaults to the dtype of ``rates`` if
+            floating, else the default dtype. ``torch.bool`` is allowed.
+
+    Returns:
+        Spikes ``(steps, *shape)``, 1 where a spike falls in a step, else 0.
+
+    Raises:
+        TypeError: ``steps`` is not an int, or ``rates`` is not a real tensor.
+        ValueError: ``steps`` not positive, ``step_time`` not positive,
+            ``refrac_t`` negative, a rate negative or not finite, a rate too
+            high to be compensated for the refractory period, or a
+            ``generator`` on another device.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> spikes = homogeneous_poisson_exp_interval(torch.full((2, 3), 50.0), 100, 1.0, generator=g)
+        >>> spikes.shape
+        torch.Size([100, 2, 3])
+    """
+    max_rate, refrac = _check_poisson(
+        rates, steps, step_time, refrac_t, compensate, "exact", generator
+    )
+    out_dtype = _output_dtype(dtype, rates)
+    with torch.no_grad():
+        (spikes,) = _poisson_windows(
+            rates,
+            steps,
+            float(step_time),
+            method="exact",
+            refrac=refrac,
+            compensate=compensate,
+            max_rate=max_rate,
+            generator=generator,
+            dtype=out_dtype,
+            window=steps,
+        )
+    return spikes
+
+
+def homogeneous_poisson_bernoulli_approx(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    refrac_t: float = 0.0,
+    compensate: bool = True,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Approximately Poisson spike trains: one Bernoulli trial per step.
+
+    Each step spikes with probability
+
+    .. math::
+        p = \lambda = r \, \Delta t / 1000,
+
+    independently, so the expected count over :math:`T` steps is exactly
+    :math:`T \lambda` (the requested rate) while the count is binomial rather
+    than Poisson; the approximation is good for :math:`\lambda \ll 1` and
+    requires :math:`\lambda \le 1`. One ``torch.rand`` call for all steps.
+
+    **Refractory period.** With :math:`R \ge 2` refractory steps (see
+    :func:`refractory_steps`), a spike blocks the :math:`R - 1` steps after
+    it, so intervals are :math:`(R - 1) + G` steps with :math:`G` geometric
+    on :math:`\{1, 2, \dots\}` with parameter :math:`p`. These are drawn as
+    intervals and summed (as in :func:`homogeneous_poisson_exp_interval`,
+    with the same stationary start). Since the spike's own step is already one
+    trial, the dead time is :math:`(R - 1) \Delta t`, and with ``compensate``
+
+    .. math::
+        p = \frac{\lambda}{1 - (R - 1) \lambda},
+
+    which makes the mean interval :math:`1 / \lambda` steps, i.e. the
+    delivered rate equals the requested one; this needs :math:`R \lambda \le 1`.
+    Without ``compensate``, :math:`p = \lambda` and the delivered rate is
+    :math:`r / (1 + (R - 1) \lambda)`. :math:`R \le 1` is the plain process.
+
+    Args:
+        rates: requested rates :math:`r`, in Hz, shape ``(*shape)``, finite and
+            non-negative.
+        steps: number of steps :math:`T` to generate, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        refrac_t: absolute refractory period, in ms, non-negative, rounded up
+            to whole steps. Defaults to 0.
+        compensate: raise :math:`p` so the delivered rate equals ``rates``
+            despite the refractory period. Defaults to True.
+        generator: source of randomness, on the device of ``rates``.
+        dtype: dtype of the output; defaults to the dtype of ``rates`` if
+            floating, else the default dtype.
+
+    Returns:
+        Spikes ``(steps, *shape)`` of 0/1.
+
+    Raises:
+        TypeError: ``steps`` is not an int, or ``rates`` is not a real tensor.
+        ValueError: as :func:`homogeneous_poisson_exp_interval`, and a rate
+            with :math:`r \Delta t / 1000 > 1` (a probability above 1).
+    """
+    max_rate, refrac = _check_poisson(
+        rates, steps, step_time, refrac_t, compensate, "bernoulli", generator
+    )
+    out_dtype = _output_dtype(dtype, rates)
+    with torch.no_grad():
+        (spikes,) = _poisson_windows(
+            rates,
+            steps,
+            float(step_time),
+            method="bernoulli",
+            refrac=refrac,
+            compensate=compensate,
+            max_rate=max_rate,
+            generator=generator,
+            dtype=out_dtype,
+            window=steps,
+        )
+    return spikes
+
+
+# --------------------------------------------------------------------------- regular
+
+
+def _regular_window(
+    lam: torch.Tensor, start: int, stop: int, phase: float, lam_max: float, dtype: torch.dtype
+) -> torch.Tensor:
+    r"""Steps ``start .. stop - 1`` of regular trains with ``lam`` spikes per step (float64).
+
+    The :math:`k`-th spike falls in the first step :math:`n` with
+    :math:`(n + 1)\lambda + \varphi \ge k`, i.e.
+    :math:`n_k = \lceil (k - \varphi) / \lambda \rceil - 1`; only the few
+    spikes of the window are computed and scattered.
+    """
+    size = stop - start
+    out = torch.zeros((size + 1, *lam.shape), dtype=dtype, device=lam.device)
+    # Spikes emitted before the window, then at most this many within it.
+    before = torch.floor(start * lam + phase + _EPS)
+    most = min(size, math.floor(size * lam_max + 1 + _EPS)) if lam_max > 0 else 0
+    if most == 0:
+        return out[:size]
+    # One ordinal to spare on either side: the window's spikes are picked by
+    # their step, computed by one formula for every window, so rounding in
+    # ``before`` can neither drop nor repeat a spike at a window boundary.
+    shape = (-1, *([1] * lam.dim()))
+    ordinal = before + torch.arange(0, most + 2, dtype=torch.float64, device=lam.device).view(shape)
+    step = torch.ceil((ordinal - phase - _EPS) / lam) - 1  # lam = 0 -> inf
+    inside = (step >= start) & (step < stop)
+    index = torch.where(inside, step - start, float(size)).long()
+    out.scatter_(0, index, 1)
+    return out[:size]
+
+
+def homogeneous_regular(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    phase: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Regular (deterministic) spike trains at the given rates: rate encoding.
+
+    A phase accumulator grows by :math:`\lambda = r \Delta t / 1000` per step
+    from the initial ``phase`` :math:`\varphi`; a step spikes when the phase
+    crosses a whole number. The number of spikes up to the end of step
+    :math:`n` is :math:`c_n = \lfloor (n + 1) \lambda + \varphi \rfloor`, so
+
+    .. math::
+        s_n = c_n - c_{n - 1}, \qquad \sum_{n < T} s_n = \lfloor T \lambda + \varphi \rfloor.
+
+    With the default :math:`\varphi = 0` the first spike comes at the end of
+    the first full period: 100 Hz at 1 ms spikes at steps 9, 19, 29, ...; with
+    :math:`\varphi = 0.5` at steps 4, 14, 24, .... Periods that are not whole
+    steps alternate between the two nearest whole numbers of steps. Crossings
+    within :math:`10^{-9}` of a whole number count, so rounding error never
+    drops a spike. Rate 0 never spikes.
+
+    Args:
+        rates: rates :math:`r`, in Hz, shape ``(*shape)``, with
+            :math:`0 \le r \Delta t / 1000 \le 1` (at most one spike per step).
+        steps: number of steps :math:`T`, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        phase: initial phase :math:`\varphi` in :math:`[0, 1)`, the fraction of
+            a period already elapsed at time 0. Defaults to 0.
+        dtype: dtype of the output; defaults to the dtype of ``rates`` if
+            floating, else the default dtype.
+
+    Returns:
+        Spikes ``(steps, *shape)`` of 0/1.
+
+    Raises:
+        ValueError: ``steps`` or ``step_time`` not positive, a rate negative,
+            not finite or above one spike per step, ``phase`` outside
+            :math:`[0, 1)`.
+    """
+    steps = _check_steps(steps)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    phase = _check_phase(phase)
+    max_rate = _check_rates(rates)
+    if max_rate * step_time / 1000.0 > 1 + _EPS:
+        raise ValueError(
+            f"rates too high: at most one spike per step, i.e. {1000.0 / step_time} Hz with "
+            f"step_time {step_time} ms, got {max_rate} Hz"
+        )
+    out_dtype = _output_dtype(dtype, rates)
+    lam = rates.detach().to(torch.float64) * (step_time / 1000.0)
+    return _regular_window(lam, 0, steps, phase, max_rate * step_time / 1000.0, out_dtype)
+
+
+def _check_phase(phase: float) -> float:
+    """Require a phase in [0, 1)."""
+    if isinstance(phase, bool) or not isinstance(phase, int | float):
+        raise TypeError(f"phase must be a real number in [0, 1), got {phase!r}")
+    if not 0 <= phase < 1:
+        raise ValueError(f"phase must be in [0, 1), got {phase!r}")
+    return float(phase)
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def _latency_steps(
+    intensities: torch.Tensor,
+    steps: int,
+    step_time: float,
+    mapping: LatencyMapping,
+    time_constant: float | None,
+    threshold: float,
+    fire_last: bool,
+) -> torch.Tensor:
+    """Step index of each input's single spike (int64), ``steps`` for none."""
+    x = intensities.detach().to(torch.float64)
+    if mapping == "linear":
+        position = (1 - x) * (steps - 1)
+        silent = x <= 0
+    else:
+        assert time_constant is not None
+        above = x > threshold
+        # Where x <= threshold the logarithm is undefined; those stay silent.
+        safe = torch.where(above, x, 2.0)
+        times = time_constant * torch.log(safe / (safe - threshold))
+        position = times / step_time
+        silent = ~above
+    # Round half up; positions past the window are silent too.
+    index = torch.floor(position + 0.5 + _EPS)
+    silent = silent | (index > steps - 1)
+    last = float(steps - 1) if fire_last else float(steps)
+    return torch.where(silent, last, index).long()
+
+
+def _latency_window(index: torch.Tensor, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
+    size = stop - start
+    out = torch.zeros((size + 1, *index.shape), dtype=dtype, device=index.device)
+    inside = (index >= start) & (index < stop)
+    out.scatter_(0, torch.where(inside, index - start, size).unsqueeze(0), 1)
+    return out[:size]
+
+
+def _check_latency_mapping(
+    mapping: str, time_constant: float | None, threshold: float
+) -> tuple[float | None, float]:
+    """Check the latency mapping's arguments; return ``(time_constant, threshold)``."""
+    if mapping not in ("linear", "log"):
+        raise ValueError(f"mapping must be one of ['linear', 'log'], got {mapping!r}")
+    if mapping == "linear":
+        return time_constant, threshold
+    if time_constant is None:
+        raise ValueError("time_constant (ms) is required for mapping='log', got None")
+    time_constant = _check_time("time_constant", time_constant, allow_zero=False)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise TypeError(f"threshold must be a real number in [0, 1), got {threshold!r}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1) for mapping='log', got {threshold!r}")
+    return time_constant, float(threshold)
+
+
+def _check_intensities(intensities: torch.Tensor, *, batched: bool = True) -> None:
+    """Require a real tensor with every value in [0, 1] (NaN fails).
+
+    Raises:
+        TypeError: not a real tensor.
+        ValueError: no batch dimension (if ``batched``), or values outside [0, 1].
+    """
+    if not isinstance(intensities, torch.Tensor):
+        raise TypeError(
+            f"intensities must be a torch.Tensor of values in [0, 1], got {type(intensities).__name__}"
+        )
+    if intensities.is_complex():
+        raise TypeError(f"intensities must be a real tensor, got dtype {intensities.dtype}")
+    if batched and intensities.dim() == 0:
+        raise ValueError("intensities must have shape (batch, ...), got a 0-d tensor")
+    if intensities.numel() == 0 or intensities.dtype == torch.bool:
+        return
+    values = intensities.detach()
+    bad = ~((values >= 0) & (values <= 1))
+    if bool(bad.any()):
+        nan = int(torch.isnan(values).sum()) if values.is_floating_point() else 0
+        numbers = values[~torch.isnan(values)] if values.is_floating_point() else values
+        span = (
+            f", values from {float(numbers.min())} to {float(numbers.max())}"
+            if numbers.numel()
+            else ""
+        )
+        raise ValueError(
+            f"intensities must lie in [0, 1], got {int(bad.sum())} value(s) outside "
+            f"({nan} NaN){span}"
+        )
+
+
+def latency(
+    intensities: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    mapping: LatencyMapping = "linear",
+    time_constant: float | None = None,
+    threshold: float = 0.2,
+    fire_last: bool = False,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Latency (time-to-first-spike) encoding: one spike per input, stronger is earlier.
+
+    Each intensity :math:`x \in [0, 1]` gives a spike time :math:`t` (ms),
+    written to the nearest step :math:`n = \lfloor t / \Delta t + 1/2 \rfloor`
+    (step :math:`n` taken to lie at time :math:`n \Delta t`; halves round to the
+    later step).
+
+    - ``"linear"``: :math:`t = (1 - x)(T - 1) \Delta t`, i.e.
+      :math:`n = \lfloor (1 - x)(T - 1) + 1/2 \rfloor`. :math:`x = 1` fires
+      at step 0 and :math:`x \to 0^+` at the last step :math:`T - 1`;
+      :math:`x = 0` is silent.
+    - ``"log"``: the time a leaky integrator with time constant :math:`\tau`
+      driven by a constant :math:`x` takes to charge from 0 to the threshold
+      :math:`\theta`,
+
+      .. math::
+          t = \tau \ln \frac{x}{x - \theta}, \qquad x > \theta;
+
+      :math:`x \le \theta` never reaches it and is silent. Strong inputs are
+      spread out less than weak ones.
+
+    Inputs whose step would fall after the window are silent as well. With
+    ``fire_last``, every silent input (zero, at or below the threshold, or too
+    late) fires at the last step instead, so every input spikes exactly once.
+
+    Args:
+        intensities: :math:`x`, any shape ``(*shape)`` (e.g. ``(batch, ...)``),
+            values in :math:`[0, 1]`.
+        steps: number of steps :math:`T`, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        mapping: ``"linear"`` or ``"log"``. Defaults to ``"linear"``.
+        time_constant: :math:`\tau` in ms, required for ``"log"``.
+        threshold: :math:`\theta \in (0, 1)` for ``"log"``. Defaults to 0.2.
+        fire_last: silent inputs fire at the last step. Defaults to False.
+        dtype: dtype of the output; defaults to the dtype of ``intensities``
+            if floating, else the default dtype.
+
+    Returns:
+        Spikes ``(steps, *shape)`` of 0/1, at most one 1 per input.
+
+    Raises:
+        ValueError: ``steps`` or ``step_time`` not positive, intensities
+            outside :math:`[0, 1]` or NaN, an unknown ``mapping``, or
+            ``time_constant`` / ``threshold`` missing or out of range for
+            ``"log"``.
+    """
+    steps = _check_steps(steps)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    time_constant, threshold = _check_latency_mapping(mapping, time_constant, threshold)
+    _check_intensities(intensities, batched=False)
+    out_dtype = _output_dtype(dtype, intensities)
+    index = _latency_steps(
+        intensities, steps, step_time, mapping, time_constant, threshold, fire_last
+    )
+    return _latency_window(index, 0, steps, out_dtype)

@@ -1,0 +1,32 @@
+"""Local learning: Accumulators and Updaters that reduce, bound and apply updates.
+
+Learning rules *return* potentiating and depressing terms; an
+:class:`Accumulator` collects them for one parameter (reducing over the batch
+and over time), an :class:`Updater` holds the Accumulators of one module, and
+the ``LocalLearning`` callback reduces them across ranks with
+:func:`flatten_pending` / :func:`apply_flattened` and applies them with bounds
+and post-update constraints (:class:`Clamp`, :class:`Normalize`).
+"""
+
+from ..functional.bounding import Bound, ClampBound, HardBound, PowerBound, SoftBound
+from .accumulator import Accumulator, PendingUpdate
+from .constraints import Clamp, Constraint, Normalize
+from .updater import FlatSegment, FlatSpec, Updater, apply_flattened, flatten_pending
+
+__all__ = [
+    "Accumulator",
+    "PendingUpdate",
+    "Updater",
+    "FlatSegment",
+    "FlatSpec",
+    "flatten_pending",
+    "apply_flattened",
+    "Constraint",
+    "Clamp",
+    "Normalize",
+    "Bound",
+    "ClampBound",
+    "HardBound",
+    "SoftBound",
+    "PowerBound",
+]

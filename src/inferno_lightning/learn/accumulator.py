@@ -1,0 +1,631 @@
+r"""Accumulator: collect, reduce, bound and apply the updates of one parameter.
+
+A learning rule hands an :class:`Accumulator` a potentiating term :math:`P` and
+a depressing term :math:`D` once per simulation step. The Accumulator reduces
+them over the batch (per step) and over time (across steps) and, when asked,
+applies
+
+.. math::
+
+    w \leftarrow C\bigl(w + U(w)\,(\bar P^+ + \bar D^-) - L(w)\,(\bar P^- + \bar D^+)\bigr)
+
+where :math:`\bar P, \bar D` are the reduced terms, :math:`U, L` the bounding
+factors of :mod:`inferno_lightning.functional.bounding` and :math:`C` the
+post-update constraints, in order.
+
+**Sign convention.** :math:`P` and :math:`D` are *signed*; the unbounded change
+is :math:`\Delta w = P - D`. An STDP rule passes
+:math:`P = \eta_\text{post}\, s_\text{post} \otimes x_\text{pre}` and
+:math:`D = \eta_\text{pre}\, x_\text{post} \otimes s_\text{pre}`, so the signs
+of the learning rates select the mode:
+
+=================  =========================  =========================
+mode               :math:`\eta_\text{post}`   :math:`\eta_\text{pre}`
+=================  =========================  =========================
+Hebbian            :math:`> 0`                :math:`> 0`
+anti-Hebbian       :math:`< 0`                :math:`< 0`
+potentiation only  :math:`> 0`                :math:`0` (or :math:`< 0`)
+depression only    :math:`0` (or :math:`< 0`) :math:`> 0`
+=================  =========================  =========================
+
+Whatever the sign, the part of the change that raises a weight is bounded by
+the upper limit and the part that lowers it by the lower limit.
+
+**Three steps.** For multi-device training the work is split so that every
+rank ends with identical weights:
+
+1. local: :meth:`Accumulator.accumulate` each step, then :meth:`Accumulator.pending`
+   gives the locally reduced (unbounded) terms;
+2. across ranks: the terms are combined with :attr:`Accumulator.rank_reduction`
+   (see :func:`inferno_lightning.learn.flatten_pending`);
+3. apply: :meth:`Accumulator.apply` bounds with the current weight, applies,
+   runs the constraints and clears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from ..functional.bounding import Bound, ClampBound, resolve_bound
+from .constraints import check_limits
+
+__all__ = ["Accumulator", "PendingUpdate", "Reduction", "ReductionFn"]
+
+Reduction = Literal["mean", "sum"]
+ReductionFn = Callable[[torch.Tensor], torch.Tensor]
+_REDUCTIONS = ("mean", "sum")
+_TERMS = ("potentiation", "depression")
+
+
+class PendingUpdate(NamedTuple):
+    r"""The reduced, unbounded terms of one parameter (``None`` where nothing was given).
+
+    Attributes:
+        potentiation: signed potentiating term :math:`\bar P`, shaped like the parameter.
+        depression: signed depressing term :math:`\bar D`, shaped like the parameter.
+    """
+
+    potentiation: torch.Tensor | None
+    depression: torch.Tensor | None
+
+
+def _check_reduction(name: str, value: object, allow: tuple[str, ...]) -> None:
+    if isinstance(value, str):
+        if value not in allow:
+            raise ValueError(f"{name} must be one of {list(allow)!r} or a callable, got {value!r}")
+    elif not callable(value):
+        raise ValueError(f"{name} must be one of {list(allow)!r} or a callable, got {value!r}")
+
+
+def _resolve_tensor(module: nn.Module, name: str) -> torch.Tensor:
+    target: Any = module
+    for part in name.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            break
+    if not isinstance(target, torch.Tensor):
+        available = [n for n, _ in module.named_parameters()]
+        raise AttributeError(
+            f"{type(module).__name__} has no parameter or tensor {name!r}; "
+            f"its parameters are {available!r}"
+        )
+    return target
+
+
+class Accumulator:
+    r"""Collects potentiating and depressing updates of one parameter and applies them.
+
+    Each call of :meth:`accumulate` is one simulation step. A term is given
+    either shaped like the parameter (already reduced over the batch by the
+    rule) or, with ``batched=True``, per sample as ``(batch, *parameter.shape)``
+    and reduced here over the batch with ``batch_reduction``. The per-step
+    results are reduced over time with ``time_reduction``:
+
+    .. math::
+
+        \bar P = \mathop{\mathrm{R_t}}_{t=1}^{T}\ \mathop{\mathrm{R_b}}_{b=1}^{B} P_{t,b}
+
+    With ``"sum"`` or ``"mean"`` over time the Accumulator keeps one running
+    sum per term (memory independent of :math:`T`); a step that gives ``None``
+    for a term adds zero to it and still counts as a step for ``"mean"``.
+
+    Args:
+        parameter: the tensor to update (an ``nn.Parameter`` or buffer), or its
+            name (dotted path allowed) in ``module``; a name is looked up at
+            every use, so the Accumulator follows a parameter that was replaced.
+        module: the module owning ``parameter`` when it is given by name.
+        batch_reduction: ``"mean"`` (default), ``"sum"``, or a picklable
+            callable that receives the per-sample term ``(batch, *parameter.shape)``
+            of one step and returns a tensor shaped like the parameter.
+        time_reduction: ``"sum"`` (default), ``"mean"`` (divide by the number of
+            :meth:`accumulate` calls), or a picklable callable that receives
+            the stacked per-step terms ``(steps, *parameter.shape)`` (steps that
+            gave ``None`` are zeros) and returns a tensor shaped like the
+            parameter; a callable keeps every step in memory until cleared.
+        bound: bounding kind by name (``"clamp"``, ``"hard"``, ``"soft"``, ...)
+            or instance (e.g. ``PowerBound(0.5)``); see
+            :mod:`inferno_lightning.functional.bounding`. ``"clamp"`` with
+            neither limit leaves updates unbounded.
+        w_min: lower limit :math:`w_\min` (float or tensor broadcastable to the
+            parameter), ``None`` for none.
+        w_max: upper limit :math:`w_\max`, ``None`` for none.
+        constraints: post-update constraints run in order on the updated
+            weight (e.g. :class:`~inferno_lightning.learn.Normalize`).
+        rank_reduction: how the ranks' pending terms combine (``"mean"`` or
+            ``"sum"``) so that N ranks equal one process with all samples.
+            Derived from string reductions (it equals ``batch_reduction``);
+            must be declared when either reduction is a callable, or
+            multi-rank flattening refuses this Accumulator.
+        name: a label for error messages when ``parameter`` is a tensor.
+
+    Raises:
+        ValueError: an unknown reduction or bound, ``w_min > w_max``, a
+            non-clamp bound without limits, a limit that does not broadcast to
+            the parameter, or a ``rank_reduction`` that contradicts
+            ``batch_reduction``.
+        TypeError: a parameter that is not a floating-point tensor, a
+            constraint that is not callable.
+        AttributeError: ``module`` has no tensor called ``parameter``.
+
+    Example::
+
+        linear = torch.nn.Linear(784, 100, bias=False)
+        acc = Accumulator("weight", module=linear, bound="soft", w_min=0.0, w_max=1.0)
+        for t in range(steps):
+            acc.accumulate(potentiation=ltp_t, depression=ltd_t, batched=True)
+        acc.apply_pending()   # one process; see flatten_pending for several
+    """
+
+    def __init__(
+        self,
+        parameter: torch.Tensor | str,
+        *,
+        module: nn.Module | None = None,
+        batch_reduction: Reduction | ReductionFn = "mean",
+        time_reduction: Reduction | ReductionFn = "sum",
+        bound: str | Bound = "clamp",
+        w_min: float | torch.Tensor | None = None,
+        w_max: float | torch.Tensor | None = None,
+        constraints: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        rank_reduction: Reduction | None = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(parameter, str):
+            if not isinstance(module, nn.Module):
+                raise TypeError(
+                    f"module must be the nn.Module owning parameter {parameter!r}, "
+                    f"got {type(module).__name__}"
+                )
+            _resolve_tensor(module, parameter)
+            self._module: nn.Module | None = module
+            self._tensor: torch.Tensor | None = None
+            self.name = parameter
+        elif isinstance(parameter, torch.Tensor):
+            if module is not None:
+                raise TypeError("module is only used with a parameter given by name")
+            self._module = None
+            self._tensor = parameter
+            self.name = name if name is not None else "parameter"
+        else:
+            raise TypeError(
+                f"parameter must be a tensor or the name of one in module, got {type(parameter).__name__}"
+            )
+        param = self.parameter
+        if not param.is_floating_point():
+            raise TypeError(
+                f"parameter {self.name!r} must be a floating-point tensor, got dtype {param.dtype}"
+            )
+
+        _check_reduction("batch_reduction", batch_reduction, _REDUCTIONS)
+        _check_reduction("time_reduction", time_reduction, _REDUCTIONS)
+        if rank_reduction is not None and rank_reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"rank_reduction must be one of {list(_REDUCTIONS)!r} or None, got {rank_reduction!r}"
+            )
+        if (
+            rank_reduction is not None
+            and isinstance(batch_reduction, str)
+            and isinstance(time_reduction, str)
+            and rank_reduction != batch_reduction
+        ):
+            raise ValueError(
+                f"rank_reduction={rank_reduction!r} contradicts batch_reduction={batch_reduction!r}: "
+                "ranks must combine the way the batch is reduced (leave rank_reduction=None)"
+            )
+        self.batch_reduction = batch_reduction
+        self.time_reduction = time_reduction
+        self._rank_reduction = rank_reduction
+
+        self.bound: Bound = resolve_bound(bound)
+        check_limits(w_min, w_max)
+        if w_min is None and w_max is None and not isinstance(self.bound, ClampBound):
+            raise ValueError(
+                f"bound={self.bound!r} needs w_min, w_max or both; got neither "
+                "(use bound='clamp' for unbounded updates)"
+            )
+        for limit_name, limit in (("w_min", w_min), ("w_max", w_max)):
+            if isinstance(limit, torch.Tensor):
+                try:
+                    shape = torch.broadcast_shapes(tuple(limit.shape), tuple(param.shape))
+                except RuntimeError:
+                    shape = None
+                if shape != tuple(param.shape):
+                    raise ValueError(
+                        f"{limit_name} must be a float or a tensor broadcastable to the shape "
+                        f"{tuple(param.shape)} of parameter {self.name!r}, got shape {tuple(limit.shape)}"
+                    )
+        self.w_min = float(w_min) if isinstance(w_min, int | float) else w_min
+        self.w_max = float(w_max) if isinstance(w_max, int | float) else w_max
+
+        for index, constraint in enumerate(constraints):
+            if not callable(constraint):
+                raise TypeError(f"constraints[{index}] must be callable, got {constraint!r}")
+        self.constraints = tuple(constraints)
+
+        self._steps = 0
+        # Running sums (linear time reductions): preallocated on first use, reused after clear().
+        self._sums: list[torch.Tensor | None] = [None, None]
+        self._present = [False, False]
+        # Per-step terms (callable time reduction only).
+        self._history: list[list[torch.Tensor | None]] = [[], []]
+
+    # ------------------------------------------------------------------ info
+
+    @property
+    def parameter(self) -> torch.Tensor:
+        """The tensor this Accumulator updates (looked up by name each time)."""
+        if self._module is not None:
+            return _resolve_tensor(self._module, self.name)
+        assert self._tensor is not None
+        return self._tensor
+
+    @property
+    def rank_reduction(self) -> Reduction | None:
+        """How ranks combine their pending terms: ``"mean"``, ``"sum"``, or ``None`` if unknown.
+
+        ``None`` only when a reduction is a user callable and no
+        ``rank_reduction`` was declared; multi-rank flattening refuses it.
+        """
+        if self._rank_reduction is not None:
+            return self._rank_reduction
+        if isinstance(self.batch_reduction, str) and isinstance(self.time_reduction, str):
+            return self.batch_reduction
+        return None
+
+    @property
+    def steps(self) -> int:
+        """Number of :meth:`accumulate` calls since the last clear."""
+        return self._steps
+
+    def __repr__(self) -> str:
+        return (
+            f"Accumulator({self.name!r}, batch_reduction={self.batch_reduction!r}, "
+            f"time_reduction={self.time_reduction!r}, bound={self.bound!r}, "
+            f"w_min={self.w_min!r}, w_max={self.w_max!r}, constraints={self.constraints!r})"
+        )
+
+    # ------------------------------------------------------------ accumulate
+
+    def accumulate(
+        self,
+        potentiation: torch.Tensor | None = None,
+        depression: torch.Tensor | None = None,
+        *,
+        batched: bool = False,
+    ) -> None:
+        r"""Add one simulation step's terms.
+
+        Call once per simulation step (sum several terms of one step first),
+        on every rank, so that ``time_reduction="mean"`` divides by the same
+        number of steps everywhere. The inputs are detached; no autograd graph
+        is kept.
+
+        Args:
+            potentiation: signed potentiating term :math:`P_t` (``None`` for zero).
+            depression: signed depressing term :math:`D_t`, subtracted (``None`` for zero).
+            batched: ``False``: terms are shaped like the parameter (the rule
+                reduced the batch itself). ``True``: terms are per sample,
+                ``(batch, *parameter.shape)``, and are reduced here with
+                ``batch_reduction``. Never guessed from the shape.
+
+        Raises:
+            TypeError: a term is not a floating-point tensor.
+            ValueError: a term has the wrong shape or device, or a
+                ``batch_reduction`` callable returned the wrong shape; nothing
+                is accumulated.
+        """
+        param = self.parameter
+        reduced = [
+            None if value is None else self._reduce_batch(term, value, param, batched)
+            for term, value in zip(_TERMS, (potentiation, depression), strict=True)
+        ]
+        self._steps += 1
+        for index, value in enumerate(reduced):
+            self._add(index, value, param.dtype)
+
+    def _reduce_batch(
+        self, term: str, value: torch.Tensor, param: torch.Tensor, batched: bool
+    ) -> torch.Tensor:
+        shape = tuple(param.shape)
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{term} must be a tensor or None, got {type(value).__name__}")
+        if not value.is_floating_point():
+            raise TypeError(f"{term} must be a floating-point tensor, got dtype {value.dtype}")
+        if value.device != param.device:
+            raise ValueError(
+                f"{term} is on {value.device} but parameter {self.name!r} is on {param.device}"
+            )
+        value = value.detach()
+        if not batched:
+            if tuple(value.shape) != shape:
+                hint = (
+                    "; pass batched=True for per-sample terms"
+                    if tuple(value.shape[1:]) == shape
+                    else ""
+                )
+                raise ValueError(
+                    f"{term} for parameter {self.name!r} must have shape {shape}, "
+                    f"got {tuple(value.shape)}{hint}"
+                )
+            return value
+        if value.dim() != len(shape) + 1 or tuple(value.shape[1:]) != shape or value.shape[0] == 0:
+            raise ValueError(
+                f"{term} for parameter {self.name!r} with batched=True must have shape "
+                f"(batch, {', '.join(str(d) for d in shape)}), got {tuple(value.shape)}"
+            )
+        if self.batch_reduction == "mean":
+            return value.mean(dim=0)
+        if self.batch_reduction == "sum":
+            return value.sum(dim=0)
+        out = self.batch_reduction(value)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"batch_reduction {self.batch_reduction!r} must return a tensor of shape {shape} "
+                f"for {term} of parameter {self.name!r}, got {got}"
+            )
+        return out
+
+    def _add(self, index: int, value: torch.Tensor | None, param_dtype: torch.dtype) -> None:
+        if callable(self.time_reduction):
+            # Copy: a rule may hand over a tensor it keeps updating in place.
+            dtype = torch.promote_types(param_dtype, value.dtype) if value is not None else None
+            self._history[index].append(None if value is None else value.to(dtype, copy=True))
+            return
+        if value is None:
+            return
+        dtype = torch.promote_types(param_dtype, value.dtype)
+        buffer = self._sums[index]
+        if not self._present[index]:
+            if (
+                buffer is not None
+                and buffer.shape == value.shape
+                and buffer.dtype == dtype
+                and buffer.device == value.device
+            ):
+                buffer.copy_(value)
+            else:
+                self._sums[index] = value.to(dtype, copy=True)
+            self._present[index] = True
+        else:
+            assert buffer is not None
+            if buffer.device != value.device:
+                buffer = self._sums[index] = buffer.to(value.device)
+            buffer.add_(value)
+
+    # --------------------------------------------------------------- pending
+
+    def pending(self) -> PendingUpdate | None:
+        r"""The locally reduced, unbounded terms :math:`(\bar P, \bar D)` (new tensors).
+
+        Returns:
+            A :class:`PendingUpdate` with tensors shaped like the parameter
+            (``None`` for a term never given), or ``None`` when no term was
+            given since the last clear.
+
+        Raises:
+            ValueError: a ``time_reduction`` callable returned the wrong shape.
+        """
+        if self._steps == 0:
+            return None
+        terms = [self._reduce_time(index) for index in range(2)]
+        if terms[0] is None and terms[1] is None:
+            return None
+        return PendingUpdate(*terms)
+
+    def _reduce_time(self, index: int) -> torch.Tensor | None:
+        if isinstance(self.time_reduction, str):
+            if not self._present[index]:
+                return None
+            total = self._sums[index]
+            assert total is not None
+            return total / self._steps if self.time_reduction == "mean" else total.clone()
+        history = self._history[index]
+        first = next((h for h in history if h is not None), None)
+        if first is None:
+            return None
+        stacked = torch.stack([torch.zeros_like(first) if h is None else h for h in history])
+        out = self.time_reduction(stacked)
+        shape = tuple(self.parameter.shape)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"time_reduction {self.time_reduction!r} must return a tensor of shape {shape} "
+                f"for {_TERMS[index]} of parameter {self.name!r}, got {got}"
+            )
+        return out
+
+    def clear(self) -> None:
+        """Forget everything accumulated since the last clear (running sums are kept allocated)."""
+        self._steps = 0
+        self._present = [False, False]
+        self._history = [[], []]
+
+    # ----------------------------------------------------------------- apply
+
+    def _limit(
+        self, limit: float | torch.Tensor | None, like: torch.Tensor
+    ) -> float | torch.Tensor | None:
+        if isinstance(limit, torch.Tensor):
+            return limit.to(device=like.device, dtype=like.dtype)
+        return limit
+
+    def apply(
+        self,
+        potentiation: torch.Tensor | None = None,
+        depression: torch.Tensor | None = None,
+    ) -> bool:
+        r"""Bound, apply and constrain the given reduced terms, then clear.
+
+        .. math::
+
+            w \leftarrow C\bigl(w + U(w)\,(P^+ + D^-) - L(w)\,(P^- + D^+)\bigr)
+
+        The bounding uses the parameter's current value. Runs under
+        ``torch.no_grad`` and writes the parameter in place (its identity is
+        kept). Everything is checked before the parameter is written: on an
+        error the parameter and the accumulated state are unchanged.
+
+        Args:
+            potentiation: reduced signed potentiating term, shaped like the
+                parameter (e.g. from :meth:`pending` or from the cross-rank
+                reduction), or ``None``.
+            depression: reduced signed depressing term, or ``None``.
+
+        Returns:
+            ``True`` if the parameter was written, ``False`` if both terms were
+            ``None`` (then the constraints do not run either).
+
+        Raises:
+            TypeError: a term is not a floating-point tensor.
+            ValueError: a term has the wrong shape or holds NaN/inf, or the
+                bounded, constrained weight is not finite.
+        """
+        updated = self._prepare(potentiation, depression)
+        if updated is None:
+            self.clear()
+            return False
+        self._commit(updated)
+        return True
+
+    def _prepare(
+        self,
+        potentiation: torch.Tensor | None,
+        depression: torch.Tensor | None,
+        current: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
+        """Check the terms and compute the bounded, constrained weight without writing it.
+
+        ``current`` replaces the parameter's value as the starting weight (used
+        when several Accumulators of one parameter are applied together).
+        """
+        param = self.parameter
+        shape = tuple(param.shape)
+        terms: list[torch.Tensor | None] = []
+        for term, value in zip(_TERMS, (potentiation, depression), strict=True):
+            if value is None:
+                terms.append(None)
+                continue
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                raise TypeError(
+                    f"{term} for parameter {self.name!r} must be a floating-point tensor or None, "
+                    f"got {type(value).__name__}"
+                    + (f" of dtype {value.dtype}" if isinstance(value, torch.Tensor) else "")
+                )
+            if tuple(value.shape) != shape:
+                raise ValueError(
+                    f"{term} for parameter {self.name!r} must have the parameter's shape {shape}, "
+                    f"got {tuple(value.shape)}; the parameter is unchanged"
+                )
+            terms.append(value.detach().to(device=param.device, dtype=param.dtype))
+        if terms[0] is None and terms[1] is None:
+            return None
+        with torch.no_grad():
+            if current is None:
+                current = param.detach()
+            updated = self.bound(
+                current,
+                terms[0],
+                terms[1],
+                self._limit(self.w_min, current),
+                self._limit(self.w_max, current),
+            )
+            for index, constraint in enumerate(self.constraints):
+                updated = constraint(updated)
+                if not isinstance(updated, torch.Tensor) or tuple(updated.shape) != shape:
+                    raise ValueError(
+                        f"constraints[{index}] ({constraint!r}) must return a tensor of shape {shape}"
+                    )
+            checked = [(term, t) for term, t in zip(_TERMS, terms, strict=True) if t is not None]
+            checked.append(("the bounded and constrained weight", updated))
+            finite = torch.stack([torch.isfinite(t).all() for _, t in checked]).tolist()
+            for (term, t), ok in zip(checked, finite, strict=True):
+                if not ok:
+                    raise ValueError(
+                        f"{term} for parameter {self.name!r} must be finite, got "
+                        f"{int((~torch.isfinite(t)).sum())} NaN or infinite value(s); "
+                        "the parameter is unchanged"
+                    )
+        return updated
+
+    def _commit(self, updated: torch.Tensor) -> None:
+        """Write a weight computed by :meth:`_prepare` into the parameter and clear."""
+        with torch.no_grad():
+            self.parameter.copy_(updated)
+        self.clear()
+
+    def apply_pending(self) -> bool:
+        """Apply this rank's own :meth:`pending` terms (single process), then clear.
+
+        Returns:
+            ``True`` if the parameter was written.
+        """
+        pending = self.pending()
+        if pending is None:
+            self.clear()
+            return False
+        return self.apply(*pending)
+
+    # ----------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running state (steps, running sums or per-step history) for checkpoints."""
+        sums = [
+            t if present else None for t, present in zip(self._sums, self._present, strict=True)
+        ]
+        return {
+            "steps": self._steps,
+            "sums": sums,
+            "history": [list(h) for h in self._history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the running state saved by :meth:`state_dict` (moved to the parameter's device).
+
+        Raises:
+            ValueError: the state does not fit this Accumulator's parameter.
+        """
+        param = self.parameter
+        shape = tuple(param.shape)
+        try:
+            steps = int(state["steps"])
+            sums = list(state["sums"])
+            history = [list(h) for h in state["history"]]
+        except (KeyError, TypeError) as error:
+            raise ValueError(
+                f"state for accumulator {self.name!r} must have 'steps', 'sums' and 'history'"
+            ) from error
+        if steps < 0 or len(sums) != 2 or len(history) != 2:
+            raise ValueError(f"malformed state for accumulator {self.name!r}")
+        tensors = [t for t in sums if t is not None] + [
+            t for h in history for t in h if t is not None
+        ]
+        for t in tensors:
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+                raise ValueError(
+                    f"saved running state of accumulator {self.name!r} does not match the "
+                    f"parameter shape {shape}"
+                )
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(param.device)
+
+        self._steps = steps
+        self._present = [t is not None for t in sums]
+        self._sums = [
+            move(t) if t is not None else old for t, old in zip(sums, self._sums, strict=True)
+        ]
+        self._history = [[move(t) for t in h] for h in history]
+
+    def _apply_to_state(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Apply ``fn`` (e.g. a device move from ``nn.Module.to``) to the running state."""
+        self._sums = [None if t is None else fn(t) for t in self._sums]
+        self._history = [[None if t is None else fn(t) for t in h] for h in self._history]
+        for attr in ("w_min", "w_max"):
+            value = getattr(self, attr)
+            if isinstance(value, torch.Tensor):
+                setattr(self, attr, fn(value))
