@@ -199,7 +199,25 @@ class Connection(nn.Module, ABC):
     r"""A trainable mapping from presynaptic spikes to postsynaptic current.
 
     Owns an injected :class:`Synapse` (shaped like the input) and parameters
-    ``weight``, optional ``bias`` and optional per-synapse ``delay`` (ms).
+    ``weight``, optional ``bias`` and optional per-synapse ``delay`` (ms, laid
+    out like ``weight``).
+
+    Learning support, so that one rule serves every connection type. Values
+    come in two layouts: the *input layout* ``(batch, *input_shape)`` and,
+    when the connection has delays, the *synaptic layout* (one value per
+    synapse, e.g. ``(batch, out, in)`` for a dense connection). Presynaptic
+    values (:attr:`syncurrent`, :attr:`synspike`, traces of them) are in the
+    synaptic layout exactly when :attr:`delayed`, else in the input layout.
+
+    * :meth:`presyn_receptive` / :meth:`postsyn_receptive` lay pre- and
+      postsynaptic values out so that they broadcast against
+      ``(batch, *weight.shape, L)``, with ``L`` the number of positions at
+      which the weight is applied (1 for linear connections, the output
+      positions for convolutions);
+    * :meth:`correlate` returns the sum over positions of post times pre, in
+      the weight's layout, computed efficiently:
+      ``correlate(y, x, "none") == (postsyn_receptive(y) * presyn_receptive(x)).sum(-1)``
+      (up to self-connections a connection excludes).
 
     Shapes:
         ``forward(*inputs)``: spikes ``(batch, *input_shape)``; returns current
@@ -207,6 +225,9 @@ class Connection(nn.Module, ABC):
     """
 
     synapse: Synapse
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    delay: nn.Parameter | None
 
     @property
     @abstractmethod
@@ -222,6 +243,38 @@ class Connection(nn.Module, ABC):
     def step_time(self) -> float:
         """Simulation step, in ms (that of the synapse)."""
         return self.synapse.step_time
+
+    @property
+    def delayed(self) -> bool:
+        """Whether the connection has per-synapse delays (presynaptic values in synaptic layout)."""
+        return getattr(self, "delay", None) is not None
+
+    @property
+    @abstractmethod
+    def syncurrent(self) -> torch.Tensor:
+        """Presynaptic current (nA) as each synapse sees it, input or synaptic layout."""
+
+    @property
+    @abstractmethod
+    def synspike(self) -> torch.Tensor:
+        """Presynaptic spikes (bool) as each synapse sees them, input or synaptic layout."""
+
+    @abstractmethod
+    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Presynaptic values laid out to broadcast against ``(batch, *weight.shape, L)``."""
+
+    @abstractmethod
+    def postsyn_receptive(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Postsynaptic values ``(batch, *output_shape)`` laid out like :meth:`presyn_receptive`."""
+
+    @abstractmethod
+    def correlate(
+        self,
+        postsynaptic: torch.Tensor,
+        presynaptic: torch.Tensor,
+        batch_reduction: str = "none",
+    ) -> torch.Tensor:
+        """Sum over positions of post x pre: ``(batch, *weight.shape)``, or ``weight.shape`` reduced."""
 
     @abstractmethod
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,809 @@
+r"""Connections: a synapse plus a trainable mapping from its current to postsynaptic current.
+
+Every connection owns a :class:`~inferno_lightning.neural.base.Synapse` that
+the user builds and passes in (``synapse=``), shaped like the connection's
+input; the connection checks the shape and raises the synapse's
+:attr:`~inferno_lightning.neural.base.Synapse.delay` to the largest delay it
+needs. Per step, ``forward`` steps the synapse with the presynaptic spikes and
+maps its current :math:`I` (nA) through ``weight`` :math:`W` (and ``bias``
+:math:`b`, nA):
+
+* :class:`LinearDense`: :math:`y = I W^\top + b`; with delays
+  :math:`y_i = \sum_j W_{ij} I_j(t - d_{ij}) + b_i`;
+* :class:`LinearDirect`: :math:`y = W \odot I + b` (one to one);
+* :class:`LinearLateral`: :math:`y = I\,(W \odot (1 - \mathbb{1}))^\top + b`
+  (all to all except self);
+* :class:`Conv2d`: :math:`y = \operatorname{conv2d}(I, W, b)` with stride,
+  padding, dilation and groups.
+
+Weights are initialised by ``weight_init``: ``"uniform"`` (``weight_init_args``
+``(low, high)``, default :math:`\pm 1/\sqrt{\text{fan in}}`), ``"normal"``
+(``(mean, std)``, default :math:`(0, 1/\sqrt{\text{fan in}})`), ``"constant"``
+(``weight_init_args`` the value), a float (that constant), or a tensor
+broadcastable to the weight's shape. Bounds on weights are the learning
+rules' business, not the connection's.
+
+Delays (``delay=``, ms, linear connections only) are a trainable
+``nn.Parameter`` laid out like ``weight``, one per synapse; reads beyond the
+synapse's history (a delay learned past ``max_delay``) are clamped to it, and
+a negative delay reads as 0. Set :attr:`~LinearDense.max_delay` to enlarge the
+history.
+
+Learning support (see :class:`~inferno_lightning.neural.base.Connection`):
+presynaptic values are in the *input layout* ``(batch, *input_shape)`` without
+delays and in the *synaptic layout* ``(batch, *weight.shape)`` with them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validation import (
+    _dims,
+    as_shape,
+    check_choice,
+    nonnegative,
+)
+from .base import Connection, Synapse
+
+__all__ = ["LinearDense", "LinearDirect", "LinearLateral", "Conv2d", "BATCH_REDUCTIONS"]
+
+#: Values accepted by ``batch_reduction`` in :meth:`~LinearDense.correlate`.
+BATCH_REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean")
+
+WeightInit = str | float | torch.Tensor
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _initial_tensor(
+    arg: str,
+    shape: tuple[int, ...],
+    init: WeightInit,
+    args: float | Sequence[float] | None,
+    fan_in: int,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Build an initial parameter tensor of ``shape`` from the initialiser ``arg``."""
+    dtype = torch.get_default_dtype()
+    args_name = f"{arg}_args"
+    if isinstance(init, torch.Tensor):
+        try:
+            value = init.detach().to(dtype).expand(shape).clone()
+        except RuntimeError:
+            raise ValueError(
+                f"{arg} must be a float or a tensor broadcastable to shape {shape}, "
+                f"got a tensor of shape {tuple(init.shape)}"
+            ) from None
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{arg} must be finite")
+        return value
+    if isinstance(init, bool) or not isinstance(init, str | int | float):
+        raise TypeError(
+            f"{arg} must be 'uniform', 'normal', 'constant', a float or a tensor, got {init!r}"
+        )
+    if not isinstance(init, str):
+        if not math.isfinite(float(init)):
+            raise ValueError(f"{arg} must be finite, got {init!r}")
+        init, args = "constant", float(init)
+    check_choice(arg, init, ("uniform", "normal", "constant"))
+    scale = 1.0 / math.sqrt(fan_in)
+    out = torch.empty(shape, dtype=dtype)
+    if init == "constant":
+        if args is None or isinstance(args, Sequence):
+            raise ValueError(f"{args_name} must be the constant value (a float), got {args!r}")
+        if not math.isfinite(float(args)):
+            raise ValueError(f"{args_name} must be finite, got {args!r}")
+        return out.fill_(float(args))
+    if args is None:
+        args = (-scale, scale) if init == "uniform" else (0.0, scale)
+    if not isinstance(args, Sequence) or len(args) != 2:
+        expected = "(low, high)" if init == "uniform" else "(mean, std)"
+        raise ValueError(f"{args_name} must be {expected} for {init!r}, got {args!r}")
+    a, b = float(args[0]), float(args[1])
+    if init == "uniform":
+        if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+            raise ValueError(f"{args_name} must be (low, high) with low <= high, got {args!r}")
+        return out.uniform_(a, b, generator=generator)
+    if not (math.isfinite(a) and math.isfinite(b) and b >= 0):
+        raise ValueError(f"{args_name} must be (mean, std) with std >= 0, got {args!r}")
+    return out.normal_(a, b, generator=generator)
+
+
+def _check_layout(name: str, tensor: torch.Tensor, shape: tuple[int, ...], what: str) -> int:
+    if (
+        not isinstance(tensor, torch.Tensor)
+        or tensor.dim() != len(shape) + 1
+        or tuple(tensor.shape[1:]) != shape
+    ):
+        got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise ValueError(f"{name} must be {what} shaped (batch, {_dims(shape)}), got {got}")
+    return int(tensor.shape[0])
+
+
+def _float(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return tensor if tensor.is_floating_point() else tensor.to(like.dtype)
+
+
+def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
+    return product if reduction == "sum" else product / batch
+
+
+class _WeightedConnection(Connection):
+    """Shared construction: synapse check, weight, bias, delay."""
+
+    def __init__(
+        self,
+        synapse: Synapse,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        weight_shape: tuple[int, ...],
+        bias_shape: tuple[int, ...],
+        fan_in: int,
+        *,
+        bias: bool | float | torch.Tensor,
+        weight_init: WeightInit,
+        weight_init_args: float | Sequence[float] | None,
+        delay: float | torch.Tensor | None,
+        max_delay: float | None,
+        generator: torch.Generator | None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(synapse, Synapse):
+            raise TypeError(
+                f"synapse must be a Synapse instance shaped like the input {input_shape}, "
+                f"got {type(synapse).__name__}"
+            )
+        if tuple(synapse.shape) != input_shape:
+            raise ValueError(
+                f"synapse shape must equal the connection's input shape {input_shape}, "
+                f"got a synapse of shape {tuple(synapse.shape)}"
+            )
+        self._input_shape = input_shape
+        self._output_shape = output_shape
+        weight = _initial_tensor(
+            "weight_init", weight_shape, weight_init, weight_init_args, fan_in, generator
+        )
+        self.weight = nn.Parameter(weight)
+        if isinstance(bias, bool):
+            bias_value = torch.zeros(bias_shape) if bias else None
+        else:
+            if isinstance(bias, str):
+                raise TypeError(f"bias must be a bool, a float or a tensor, got {bias!r}")
+            bias_value = _initial_tensor("bias", bias_shape, bias, None, fan_in, None)
+        self.bias = None if bias_value is None else nn.Parameter(bias_value)
+        self.synapse = synapse
+        self._max_delay = 0.0
+        if delay is None:
+            if max_delay is not None:
+                raise ValueError("max_delay needs per-synapse delays: pass delay= as well")
+            self.register_parameter("delay", None)
+        else:
+            if isinstance(delay, torch.Tensor):
+                nonnegative("delay", delay, "ms")
+                value = delay.detach().to(torch.get_default_dtype())
+                try:
+                    value = value.expand(weight_shape).clone()
+                except RuntimeError:
+                    raise ValueError(
+                        f"delay must be a float or a tensor broadcastable to the weight shape "
+                        f"{weight_shape}, got a tensor of shape {tuple(delay.shape)}"
+                    ) from None
+            else:
+                value = torch.full(weight_shape, float(nonnegative("delay", delay, "ms")))
+            self.delay = nn.Parameter(value)
+            largest = float(value.max())
+            if max_delay is None:
+                max_delay = largest
+            max_delay = float(nonnegative("max_delay", max_delay, "ms"))
+            if max_delay < largest:
+                raise ValueError(
+                    f"max_delay must be at least the largest delay ({largest} ms), got {max_delay}"
+                )
+            self.max_delay = max_delay
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the presynaptic input, excluding the batch dimension."""
+        return self._input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the postsynaptic output, excluding the batch dimension."""
+        return self._output_shape
+
+    @property
+    def max_delay(self) -> float:
+        """Largest delay (ms) the synapse's history serves for this connection (0 without delays)."""
+        return self._max_delay
+
+    @max_delay.setter
+    def max_delay(self, value: float) -> None:
+        value = float(nonnegative("max_delay", value, "ms"))
+        if self.delay is None and value > 0:
+            raise ValueError("max_delay needs per-synapse delays: the connection has delay=None")
+        self._max_delay = value
+        if value > self.synapse.delay:
+            self.synapse.delay = value
+
+    def _check_reduction(self, batch_reduction: str) -> None:
+        check_choice("batch_reduction", batch_reduction, BATCH_REDUCTIONS)
+
+    def extra_repr(self) -> str:
+        text = f"input_shape={self._input_shape}, output_shape={self._output_shape}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.delay is not None:
+            text += f", max_delay={self._max_delay}"
+        return text
+
+
+class _DenseLike(_WeightedConnection):
+    """Dense and lateral: weight ``(O, I)``, synaptic layout ``(batch, O, I)``."""
+
+    def _selector(self) -> torch.Tensor:
+        # current_at wants delays shaped (*input_shape, O): delay is (O, I).
+        return self.delay.t().reshape(*self.input_shape, self.weight.shape[0])
+
+    def _delayed(self, values: torch.Tensor) -> torch.Tensor:
+        batch = values.shape[0]
+        return values.reshape(batch, self.weight.shape[1], self.weight.shape[0]).transpose(1, 2)
+
+    def _map(self, current: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        batch = current.shape[0]
+        if self.delay is None:
+            out = F.linear(current.reshape(batch, -1), weight, self.bias)
+        else:
+            # synaptic layout (B, O, I) times (O, I), summed over I
+            out = (self._delayed(self.synapse.current_at(self._selector())) * weight).sum(-1)
+            if self.bias is not None:
+                out = out + self.bias
+        return out.view(batch, *self.output_shape)
+
+    @property
+    def syncurrent(self) -> torch.Tensor:
+        """Presynaptic current (nA): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
+        if self.delay is None:
+            return self.synapse.current
+        return self._delayed(self.synapse.current_at(self._selector()))
+
+    @property
+    def synspike(self) -> torch.Tensor:
+        """Presynaptic spikes (bool): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
+        if self.delay is None:
+            return self.synapse.spike
+        return self._delayed(self.synapse.spike_at(self._selector()))
+
+    def like_synaptic(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Input-layout values ``(batch, *input_shape)`` as a synaptic-layout view ``(batch, O, I)``."""
+        batch = _check_layout("inputs", inputs, self.input_shape, "presynaptic values")
+        return inputs.reshape(batch, 1, -1).expand(batch, *self.weight.shape)
+
+    def _pre(self, presynaptic: torch.Tensor) -> torch.Tensor:
+        if self.delay is None:
+            batch = _check_layout(
+                "presynaptic", presynaptic, self.input_shape, "input-layout values"
+            )
+            return presynaptic.reshape(batch, -1)
+        _check_layout(
+            "presynaptic", presynaptic, tuple(self.weight.shape), "synaptic-layout values"
+        )
+        return presynaptic
+
+    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Presynaptic values against ``(batch, O, I, 1)``.
+
+        Args:
+            inputs: ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays.
+
+        Returns:
+            ``(batch, 1, I, 1)``, or ``(batch, O, I, 1)`` with delays.
+        """
+        pre = self._pre(inputs)
+        if self.delay is None:
+            return pre.reshape(pre.shape[0], 1, -1, 1)
+        return pre.unsqueeze(-1)
+
+    def postsyn_receptive(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Postsynaptic values ``(batch, *output_shape)`` as ``(batch, O, 1, 1)``."""
+        batch = _check_layout("outputs", outputs, self.output_shape, "postsynaptic values")
+        return outputs.reshape(batch, -1, 1, 1)
+
+    def _correlate(
+        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
+    ) -> torch.Tensor:
+        self._check_reduction(batch_reduction)
+        batch = _check_layout(
+            "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
+        )
+        post = _float(postsynaptic, self.weight).reshape(batch, -1)
+        pre = _float(self._pre(presynaptic), self.weight)
+        if pre.shape[0] != batch:
+            raise ValueError(f"presynaptic has batch size {pre.shape[0]}, postsynaptic has {batch}")
+        if batch_reduction == "none":
+            return post.unsqueeze(2) * (pre.unsqueeze(1) if self.delay is None else pre)
+        if self.delay is None:
+            product = post.t() @ pre
+        else:
+            product = torch.einsum("bo,boi->oi", post, pre)
+        return _reduce(product, batch, batch_reduction)
+
+
+class LinearDense(_DenseLike):
+    r"""All-to-all connection: :math:`y = I W^\top + b`.
+
+    With per-synapse delays :math:`d_{ij}` (ms):
+    :math:`y_i(t) = \sum_j W_{ij}\, I_j(t - d_{ij}) + b_i`, the delayed current
+    read from the synapse's history with its ``interp_mode``.
+
+    Args:
+        in_shape: presynaptic shape (``I`` = its number of elements).
+        out_shape: postsynaptic shape (``O`` = its number of elements).
+        synapse: the synapse, shaped ``in_shape``; owned by the connection.
+        bias: ``False`` (none), ``True`` (zeros), a float or a tensor
+            broadcastable to ``(O,)``; in nA.
+        weight_init: ``"uniform"``, ``"normal"``, ``"constant"``, a float or a
+            tensor broadcastable to ``(O, I)``.
+        weight_init_args: ``(low, high)``, ``(mean, std)`` or the constant.
+        delay: ``None`` (no delays), or the initial delays in ms, a float or a
+            tensor broadcastable to ``(O, I)``; non-negative.
+        max_delay: largest delay the history must serve, in ms (default: the
+            largest initial delay).
+        generator: random generator for the initialisation.
+
+    Raises:
+        TypeError: ``synapse`` is not a Synapse.
+        ValueError: ``synapse`` shaped unlike ``in_shape``, a negative
+            ``delay``, ``max_delay`` below the largest delay, or a bad
+            initialiser.
+
+    Shapes:
+        ``forward(spikes, *extra)``: ``(batch, *in_shape)`` (extra inputs go to
+        the synapse, e.g. an injection); returns ``(batch, *out_shape)`` nA.
+        ``weight``, ``delay``: ``(O, I)``; ``bias``: ``(O,)``.
+
+    Learning support:
+        ``presyn_receptive(x)``: ``(batch, *in_shape)`` -> ``(batch, 1, I, 1)``,
+        or with delays ``(batch, O, I)`` -> ``(batch, O, I, 1)``.
+        ``postsyn_receptive(y)``: ``(batch, *out_shape)`` -> ``(batch, O, 1, 1)``.
+        ``correlate(y, x, r)``: :math:`\sum_b y_{bi} x_{bj}` (or
+        :math:`x_{bij}` with delays): ``(batch, O, I)`` for ``r="none"``, else
+        ``(O, I)`` (``"sum"`` or ``"mean"`` over the batch), by one matrix
+        product.
+
+    Example::
+
+        >>> conn = LinearDense(784, 100, synapse=DeltaCurrent(784, step_time=1.0))
+        >>> conn(torch.zeros(8, 784)).shape
+        torch.Size([8, 100])
+    """
+
+    def __init__(
+        self,
+        in_shape: int | tuple[int, ...],
+        out_shape: int | tuple[int, ...],
+        *,
+        synapse: Synapse,
+        bias: bool | float | torch.Tensor = False,
+        weight_init: WeightInit = "uniform",
+        weight_init_args: float | Sequence[float] | None = None,
+        delay: float | torch.Tensor | None = None,
+        max_delay: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        input_shape = as_shape("in_shape", in_shape)
+        output_shape = as_shape("out_shape", out_shape)
+        n_in, n_out = _count(input_shape), _count(output_shape)
+        super().__init__(
+            synapse,
+            input_shape,
+            output_shape,
+            (n_out, n_in),
+            (n_out,),
+            n_in,
+            bias=bias,
+            weight_init=weight_init,
+            weight_init_args=weight_init_args,
+            delay=delay,
+            max_delay=max_delay,
+            generator=generator,
+        )
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Step the synapse with ``inputs`` (spikes ``(batch, *in_shape)``); return current (nA)."""
+        return self._map(self.synapse(*inputs), self.weight)
+
+    def correlate(
+        self,
+        postsynaptic: torch.Tensor,
+        presynaptic: torch.Tensor,
+        batch_reduction: str = "none",
+    ) -> torch.Tensor:
+        """Post x pre in the weight's layout, ``(batch, O, I)`` or ``(O, I)``; see the class docstring."""
+        return self._correlate(postsynaptic, presynaptic, batch_reduction)
+
+
+class LinearLateral(_DenseLike):
+    r"""All-to-all connection within one group, except self: :math:`y = I\,(W \odot (1 - \mathbb{1}))^\top + b`.
+
+    The self-weights (the diagonal of ``weight``) are held at zero: at
+    construction, on every ``forward`` (before use, so weights set by hand or
+    by an optimiser are corrected) and on ``load_state_dict``; :meth:`correlate`
+    returns zeros on the diagonal, so local rules never change them.
+
+    Args:
+        shape: shape of the group (``N`` = its number of elements); input and
+            output.
+        synapse, bias, weight_init, weight_init_args, delay, max_delay,
+        generator: as for :class:`LinearDense`, with ``(N, N)`` weights.
+
+    Learning support:
+        As :class:`LinearDense` with ``O = I = N``; :meth:`correlate` zeroes
+        the diagonal.
+    """
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        *,
+        synapse: Synapse,
+        bias: bool | float | torch.Tensor = False,
+        weight_init: WeightInit = "uniform",
+        weight_init_args: float | Sequence[float] | None = None,
+        delay: float | torch.Tensor | None = None,
+        max_delay: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        group = as_shape("shape", shape)
+        n = _count(group)
+        super().__init__(
+            synapse,
+            group,
+            group,
+            (n, n),
+            (n,),
+            max(n - 1, 1),
+            bias=bias,
+            weight_init=weight_init,
+            weight_init_args=weight_init_args,
+            delay=delay,
+            max_delay=max_delay,
+            generator=generator,
+        )
+        self.zero_self_weights()
+
+    def zero_self_weights(self) -> None:
+        """Set the self-weights (the diagonal of ``weight``) to zero, in place."""
+        # Through .data: the diagonal is never used, so an autograd graph that
+        # saved the weight stays valid.
+        self.weight.data.diagonal().zero_()
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
+        self.zero_self_weights()
+        return self._map(self.synapse(*inputs), self.weight)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.zero_self_weights()
+
+    def correlate(
+        self,
+        postsynaptic: torch.Tensor,
+        presynaptic: torch.Tensor,
+        batch_reduction: str = "none",
+    ) -> torch.Tensor:
+        """Post x pre in the weight's layout with a zero diagonal, ``(batch, N, N)`` or ``(N, N)``."""
+        out = self._correlate(postsynaptic, presynaptic, batch_reduction)
+        out.diagonal(dim1=-2, dim2=-1).zero_()
+        return out
+
+
+class LinearDirect(_WeightedConnection):
+    r"""One-to-one connection: :math:`y = W \odot I + b`.
+
+    With per-synapse delays :math:`y_i(t) = W_i\, I_i(t - d_i) + b_i`.
+
+    Args:
+        shape: shape of the input and the output.
+        synapse, bias, weight_init, weight_init_args, delay, max_delay,
+        generator: as for :class:`LinearDense`, with weights, delays and
+            bias shaped ``shape`` (fan in 1).
+
+    Learning support:
+        The synaptic layout is the input layout, ``(batch, *shape)``.
+        ``presyn_receptive(x)`` and ``postsyn_receptive(y)``:
+        ``(batch, *shape)`` -> ``(batch, *shape, 1)``. ``correlate(y, x, r)``:
+        :math:`y \odot x`, ``(batch, *shape)`` or ``shape`` reduced.
+    """
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        *,
+        synapse: Synapse,
+        bias: bool | float | torch.Tensor = False,
+        weight_init: WeightInit = "uniform",
+        weight_init_args: float | Sequence[float] | None = None,
+        delay: float | torch.Tensor | None = None,
+        max_delay: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        group = as_shape("shape", shape)
+        super().__init__(
+            synapse,
+            group,
+            group,
+            group,
+            group,
+            1,
+            bias=bias,
+            weight_init=weight_init,
+            weight_init_args=weight_init_args,
+            delay=delay,
+            max_delay=max_delay,
+            generator=generator,
+        )
+
+    def _delayed_read(self, read) -> torch.Tensor:
+        return read(self.delay.unsqueeze(-1)).squeeze(-1)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
+        current = self.synapse(*inputs)
+        if self.delay is not None:
+            current = self._delayed_read(self.synapse.current_at)
+        out = current * self.weight
+        return out if self.bias is None else out + self.bias
+
+    @property
+    def syncurrent(self) -> torch.Tensor:
+        """Presynaptic current (nA) at each synapse, ``(batch, *shape)``."""
+        if self.delay is None:
+            return self.synapse.current
+        return self._delayed_read(self.synapse.current_at)
+
+    @property
+    def synspike(self) -> torch.Tensor:
+        """Presynaptic spikes (bool) at each synapse, ``(batch, *shape)``."""
+        if self.delay is None:
+            return self.synapse.spike
+        return self._delayed_read(self.synapse.spike_at)
+
+    def like_synaptic(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Input-layout values as synaptic layout (the same, ``(batch, *shape)``)."""
+        _check_layout("inputs", inputs, self.input_shape, "presynaptic values")
+        return inputs
+
+    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(batch, *shape)`` -> ``(batch, *shape, 1)``."""
+        _check_layout("inputs", inputs, self.input_shape, "presynaptic values")
+        return inputs.unsqueeze(-1)
+
+    def postsyn_receptive(self, outputs: torch.Tensor) -> torch.Tensor:
+        """``(batch, *shape)`` -> ``(batch, *shape, 1)``."""
+        _check_layout("outputs", outputs, self.output_shape, "postsynaptic values")
+        return outputs.unsqueeze(-1)
+
+    def correlate(
+        self,
+        postsynaptic: torch.Tensor,
+        presynaptic: torch.Tensor,
+        batch_reduction: str = "none",
+    ) -> torch.Tensor:
+        """Elementwise post x pre, ``(batch, *shape)`` or ``shape`` reduced over the batch."""
+        self._check_reduction(batch_reduction)
+        batch = _check_layout(
+            "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
+        )
+        _check_layout("presynaptic", presynaptic, self.input_shape, "presynaptic values")
+        product = _float(postsynaptic, self.weight) * _float(presynaptic, self.weight)
+        if batch_reduction == "none":
+            return product
+        return _reduce(product.sum(0), batch, batch_reduction)
+
+
+def _pair(name: str, value: int | Sequence[int], minimum: int) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(pair, Sequence)
+        or len(pair) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair)
+    ):
+        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class Conv2d(_WeightedConnection):
+    r"""2-D convolution: :math:`y = \operatorname{conv2d}(I, W, b)`.
+
+    As :func:`torch.nn.functional.conv2d` with ``stride``, ``padding``,
+    ``dilation`` and ``groups``. Per-synapse delays are not supported
+    (``delay`` must be ``None``): a delay per weight entry would need the
+    delayed input for every (filter, kernel offset, position), a
+    ``(batch, out_channels, in_channels/groups, kH, kW, L)`` read per step.
+
+    Args:
+        in_shape: ``(C, H, W)``, the presynaptic shape.
+        out_channels: ``O``, the number of filters.
+        kernel_size: ``(kH, kW)`` or an int.
+        synapse: the synapse, shaped ``in_shape``.
+        stride, padding, dilation: ints or pairs, as in ``conv2d``.
+        groups: ``C`` and ``O`` must both be divisible by it.
+        bias, weight_init, weight_init_args, generator: as for
+            :class:`LinearDense`, with ``(O, C/groups, kH, kW)`` weights
+            (fan in ``C/groups * kH * kW``) and ``(O,)`` bias.
+        delay: must be ``None``.
+
+    Raises:
+        ValueError: bad geometry (naming the argument), a ``delay``, or a
+            synapse not shaped ``in_shape``.
+
+    Shapes:
+        ``forward(spikes)``: ``(batch, C, H, W)`` -> ``(batch, O, Ho, Wo)``.
+
+    Learning support (``L = Ho * Wo`` output positions, ``K = C/groups``):
+        ``presyn_receptive(x)``: ``(batch, C, H, W)`` -> unfolded patches
+        ``(batch, 1, C, kH, kW, L)`` (``groups == 1``) or
+        ``(batch, O, K, kH, kW, L)`` (each filter's group of channels).
+        ``postsyn_receptive(y)``: ``(batch, O, Ho, Wo)`` -> ``(batch, O, 1, 1, 1, L)``.
+        ``correlate(y, x, r)``: :math:`\sum_l y_{bol}\,\mathrm{patch}_{bckl}`,
+        ``(batch, O, K, kH, kW)`` or ``(O, K, kH, kW)`` reduced, by one batched
+        matrix product per group.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        *,
+        synapse: Synapse,
+        stride: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        bias: bool | float | torch.Tensor = False,
+        weight_init: WeightInit = "uniform",
+        weight_init_args: float | Sequence[float] | None = None,
+        delay: float | torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        input_shape = as_shape("in_shape", in_shape)
+        if len(input_shape) != 3:
+            raise ValueError(f"in_shape must be (channels, height, width), got {in_shape!r}")
+        if delay is not None:
+            raise ValueError(
+                "delay must be None: Conv2d does not support per-synapse delays "
+                f"(got {delay!r}); use LinearDense for delayed connections"
+            )
+        (out_channels,) = as_shape("out_channels", out_channels)
+        kernel = _pair("kernel_size", kernel_size, 1)
+        self._stride = _pair("stride", stride, 1)
+        self._padding = _pair("padding", padding, 0)
+        self._dilation = _pair("dilation", dilation, 1)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"groups must be a positive int, got {groups!r}")
+        channels, height, width = input_shape
+        if channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups must divide both the input channels ({channels}) and "
+                f"out_channels ({out_channels}), got {groups}"
+            )
+        self._groups = groups
+        self._kernel = kernel
+        size = []
+        for extent, k, s, p, d in zip(
+            (height, width), kernel, self._stride, self._padding, self._dilation, strict=True
+        ):
+            size.append((extent + 2 * p - d * (k - 1) - 1) // s + 1)
+        if min(size) < 1:
+            raise ValueError(
+                f"kernel_size {kernel} (dilation {self._dilation}) does not fit the padded "
+                f"input {(height, width)} with padding {self._padding}"
+            )
+        output_shape = (out_channels, size[0], size[1])
+        per_group = channels // groups
+        super().__init__(
+            synapse,
+            input_shape,
+            output_shape,
+            (out_channels, per_group, *kernel),
+            (out_channels,),
+            per_group * kernel[0] * kernel[1],
+            bias=bias,
+            weight_init=weight_init,
+            weight_init_args=weight_init_args,
+            delay=None,
+            max_delay=None,
+            generator=generator,
+        )
+
+    @property
+    def positions(self) -> int:
+        """``L``, the number of output positions (``Ho * Wo``)."""
+        return self._output_shape[1] * self._output_shape[2]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Step the synapse with ``inputs`` (spikes ``(batch, C, H, W)``); return current (nA)."""
+        return F.conv2d(
+            self.synapse(*inputs),
+            self.weight,
+            self.bias,
+            self._stride,
+            self._padding,
+            self._dilation,
+            self._groups,
+        )
+
+    @property
+    def syncurrent(self) -> torch.Tensor:
+        """Presynaptic current (nA), ``(batch, C, H, W)``."""
+        return self.synapse.current
+
+    @property
+    def synspike(self) -> torch.Tensor:
+        """Presynaptic spikes (bool), ``(batch, C, H, W)``."""
+        return self.synapse.spike
+
+    def _unfold(self, presynaptic: torch.Tensor) -> torch.Tensor:
+        """``(batch, C, H, W)`` -> ``(batch, groups, K * kH * kW, L)``."""
+        batch = _check_layout("presynaptic", presynaptic, self.input_shape, "input-layout values")
+        patches = F.unfold(
+            _float(presynaptic, self.weight),
+            self._kernel,
+            dilation=self._dilation,
+            padding=self._padding,
+            stride=self._stride,
+        )
+        return patches.view(batch, self._groups, -1, patches.shape[-1])
+
+    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Unfolded patches: ``(batch, 1, C, kH, kW, L)``, or ``(batch, O, K, kH, kW, L)`` with groups."""
+        patches = self._unfold(inputs)
+        batch, groups = patches.shape[0], self._groups
+        kernel = (self.weight.shape[1], *self._kernel)
+        if groups == 1:
+            return patches.view(batch, 1, *kernel, patches.shape[-1])
+        per_group = self.weight.shape[0] // groups
+        expanded = patches.unsqueeze(2).expand(batch, groups, per_group, *patches.shape[2:])
+        return expanded.reshape(batch, self.weight.shape[0], *kernel, patches.shape[-1])
+
+    def postsyn_receptive(self, outputs: torch.Tensor) -> torch.Tensor:
+        """``(batch, O, Ho, Wo)`` -> ``(batch, O, 1, 1, 1, L)``."""
+        batch = _check_layout("outputs", outputs, self.output_shape, "postsynaptic values")
+        return outputs.reshape(batch, self.weight.shape[0], 1, 1, 1, -1)
+
+    def correlate(
+        self,
+        postsynaptic: torch.Tensor,
+        presynaptic: torch.Tensor,
+        batch_reduction: str = "none",
+    ) -> torch.Tensor:
+        """Sum over positions of post x patch: ``(batch, O, K, kH, kW)`` or ``(O, K, kH, kW)``."""
+        self._check_reduction(batch_reduction)
+        batch = _check_layout(
+            "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
+        )
+        patches = self._unfold(presynaptic)  # (B, g, Kk, L)
+        if patches.shape[0] != batch:
+            raise ValueError(
+                f"presynaptic has batch size {patches.shape[0]}, postsynaptic has {batch}"
+            )
+        groups = self._groups
+        post = _float(postsynaptic, self.weight).reshape(batch, groups, -1, self.positions)
+        if batch_reduction == "none":
+            product = torch.matmul(post, patches.transpose(-1, -2))  # (B, g, O/g, Kk)
+            return product.reshape(batch, *self.weight.shape)
+        # Fold the batch into the contraction: (g, O/g, B*L) @ (g, B*L, Kk).
+        post = post.permute(1, 2, 0, 3).reshape(groups, post.shape[2], -1)
+        patches = patches.permute(1, 0, 3, 2).reshape(groups, -1, patches.shape[2])
+        product = torch.bmm(post, patches).reshape(self.weight.shape)
+        return _reduce(product, batch, batch_reduction)
