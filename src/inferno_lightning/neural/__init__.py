@@ -1,0 +1,38 @@
+"""Stateful modules built on ``functional``: neurons, synapses, connections, layers and cells."""
+
+from .base import Connection, Neuron, StatefulModule, Synapse
+from .connections import Conv2d, LinearDense, LinearDirect, LinearLateral
+from .layers import Cell, Layer, Serial
+from .neurons import ALIF, EIF, LIF, QIF, AdEx, Izhikevich
+from .synapses import (
+    DeltaCurrent,
+    DeltaPlusCurrent,
+    DoubleExponentialCurrent,
+    ExponentialCurrent,
+    HistorySynapse,
+)
+
+__all__ = [
+    "StatefulModule",
+    "Neuron",
+    "Synapse",
+    "Connection",
+    "LIF",
+    "ALIF",
+    "QIF",
+    "EIF",
+    "AdEx",
+    "Izhikevich",
+    "HistorySynapse",
+    "DeltaCurrent",
+    "DeltaPlusCurrent",
+    "ExponentialCurrent",
+    "DoubleExponentialCurrent",
+    "LinearDense",
+    "LinearDirect",
+    "LinearLateral",
+    "Conv2d",
+    "Layer",
+    "Serial",
+    "Cell",
+]

@@ -1,0 +1,1105 @@
+r"""Neuron models: LIF, ALIF, QIF, EIF, AdEx, Izhikevich.
+
+Thin stateful wrappers around :mod:`inferno_lightning.functional.neurons`.
+Units: time in ms, voltage in mV, current in nA, resistance in MOhm.
+
+Common to every model:
+
+* ``forward(inputs)`` takes current ``(batch, *shape)`` in nA and returns
+  spikes ``(batch, *shape)`` as 0/1 values of the input's dtype (with a
+  surrogate gradient when ``surrogate`` is set). One step's order: integrate
+  with this step's input, spike where :math:`V \ge V_\text{thresh}`, reset;
+  a neuron that spikes at step :math:`t` is held (voltage kept, input
+  ignored) until it integrates again at :math:`t + t_\text{refrac}` (the spike
+  step is the first refractory step).
+* Per-sample state (``voltage``, ``refrac``, ``spike``, and ``adaptation`` /
+  ``recovery`` where the model has them) is created lazily at the batch size
+  of the first input after :meth:`reset`, never saved in ``state_dict``, and
+  readable and settable (setters check shape and finiteness). Before the first
+  step it reads ``None``; the first step starts from ``rest_v``.
+* Parameters (``rest_v``, ``thresh_v``, ``time_constant``, ...) are floats or
+  tensors broadcastable to ``shape``. An ``nn.Parameter`` stays a parameter
+  (and gets gradients); anything else becomes a persistent buffer. Per-step
+  constants (decay factors) computed from buffers are cached and recomputed
+  only when a buffer changes (in place, by assignment or by ``.to()``); those
+  depending on a parameter are recomputed every step, inside autograd.
+* ``check_finite=False`` skips the per-step NaN/inf check of ``inputs`` (it
+  synchronises with the GPU); shape and batch-size checks always run. Every
+  check runs before any state changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any, NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .._validation import (
+    as_parameter_tensor,
+    check_choice,
+    check_greater,
+    check_input,
+    finite,
+    nonnegative,
+    positive,
+)
+from .._validation import (
+    check_finite as require_finite,
+)
+from ..functional import neurons as nf
+from ..functional.spikes import SpikeFunction, Surrogate, as_surrogate, hold_spike_reset
+from .base import Neuron
+
+__all__ = ["LIF", "ALIF", "QIF", "EIF", "AdEx", "Izhikevich"]
+
+Value = float | torch.Tensor
+Terms = float | Sequence[float] | torch.Tensor
+SurrogateArg = Surrogate | str | SpikeFunction | None
+BatchReduction = str | Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def _convert(value: Any, dtype: torch.dtype, scalars: bool) -> Any:
+    """Cast the tensors in ``value`` (a number, tensor or tuple of them) to ``dtype``.
+
+    With ``scalars``, 0-d tensors become Python floats: elementwise kernels
+    take them as arguments instead of reading a broadcast tensor (much faster
+    on CPU, one load fewer on GPU). Only for constants outside autograd.
+    """
+    if isinstance(value, torch.Tensor):
+        if scalars and value.dim() == 0:
+            return float(value)
+        return value.to(dtype)
+    if isinstance(value, tuple):
+        return type(value)(*(_convert(v, dtype, scalars) for v in value))
+    return value
+
+
+class _Firing(NamedTuple):
+    thresh_v: float | torch.Tensor
+    reset_v: torch.Tensor
+    refrac_t: torch.Tensor
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # inference tensors have no version counter: never cache them
+        return None
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)
+
+
+class _SpikingNeuron(Neuron):
+    """Machinery shared by the models: parameters, per-sample state, checks, cached constants."""
+
+    # Names of the parameters/buffers the per-step constants depend on.
+    _coefficient_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float,
+        *,
+        surrogate: SurrogateArg,
+        check_finite: bool,
+    ) -> None:
+        super().__init__(shape, step_time)
+        self.surrogate = as_surrogate(surrogate)
+        self.check_finite = bool(check_finite)
+        self.register_state("_voltage")
+        self.register_state("_refrac")
+        self.register_state("_spike")
+        self._constant_cache: dict[str, tuple] = {}
+
+    # ------------------------------------------------------------ parameters
+
+    def _register(self, name: str, value: Value) -> None:
+        tensor = as_parameter_tensor(name, value, self.shape)
+        if isinstance(value, nn.Parameter):
+            self.register_parameter(name, value)
+        elif isinstance(value, torch.Tensor):
+            self.register_buffer(name, tensor.detach().clone())
+        else:
+            self.register_buffer(name, tensor)
+
+    def _register_terms(self, name: str, value: Terms, check: Callable[[str, Value], Value]) -> int:
+        """Register a per-term parameter broadcastable to ``(K, *shape)``; return ``K``."""
+        n = len(self.shape)
+        if isinstance(value, torch.Tensor):
+            check(name, value)
+            if value.dim() == 0:
+                terms = 1
+            else:
+                terms = int(value.shape[0])
+                try:
+                    ok = value.dim() == n + 1 and torch.broadcast_shapes(
+                        tuple(value.shape), (terms, *self.shape)
+                    ) == (terms, *self.shape)
+                except RuntimeError:
+                    ok = False
+                if not ok:
+                    raise ValueError(
+                        f"{name} must be a float, a sequence of floats (one per term), or a "
+                        f"tensor with 0 or {n + 1} dimensions broadcastable to (K, {_dims(self.shape)}), "
+                        f"got a tensor of shape {tuple(value.shape)}"
+                    )
+            if isinstance(value, nn.Parameter):
+                self.register_parameter(name, value)
+            else:
+                tensor = value.detach().clone()
+                if not tensor.is_floating_point():
+                    tensor = tensor.to(torch.get_default_dtype())
+                self.register_buffer(name, tensor)
+            return terms
+        if isinstance(value, Real) and not isinstance(value, bool):
+            values = [value]
+        elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
+            values = list(value)
+        else:
+            raise TypeError(
+                f"{name} must be a float, a non-empty sequence of floats or a tensor, got {value!r}"
+            )
+        values = [float(check(name, v)) for v in values]
+        tensor = torch.tensor(values, dtype=torch.get_default_dtype()).view(len(values), *([1] * n))
+        self.register_buffer(name, tensor)
+        return len(values)
+
+    @staticmethod
+    def _count_terms(**terms: int) -> int:
+        many = {name: k for name, k in terms.items() if k != 1}
+        if len(set(many.values())) > 1:
+            listed = ", ".join(f"{name} has {k}" for name, k in many.items())
+            raise ValueError(
+                f"adaptation terms disagree in number: {listed}; give one value or K each"
+            )
+        return max(terms.values())
+
+    def _constants(self, slot: str, names: tuple[str, ...], dtype: torch.dtype) -> Any:
+        """Per-step constants computed from the tensors ``names``, cached while those are unchanged.
+
+        The cache follows each source's identity (assignment, ``.to()``) and
+        version counter (in-place changes, ``load_state_dict``). Constants
+        depending on an ``nn.Parameter`` are recomputed every call, inside
+        autograd (an optimizer, or a ``.data`` write, may change it unseen).
+        """
+        sources = [getattr(self, name) for name in names]
+        if any(isinstance(t, nn.Parameter) for t in sources):
+            return self._compute_constants(slot, dtype, scalars=False)
+        versions = [_version(t) for t in sources]
+        cached = self._constant_cache.get(slot)
+        if (
+            cached is None
+            or None in versions
+            or cached[0] != dtype
+            or cached[2] != versions
+            or any(a is not b for a, b in zip(cached[1], sources, strict=True))
+        ):
+            with torch.no_grad():
+                value = self._compute_constants(slot, dtype, scalars=True)
+            cached = (dtype, sources, versions, value)
+            self._constant_cache[slot] = cached
+        return cached[3]
+
+    def _compute_constants(self, slot: str, dtype: torch.dtype, scalars: bool) -> Any:
+        if slot == "firing":
+            return _Firing(
+                _convert(self.thresh_v, dtype, scalars),
+                self.reset_v.to(dtype),
+                self.refrac_t.to(dtype),
+            )
+        return _convert(self._compute_coefficients(), dtype, scalars)
+
+    def _coefficients(self, dtype: torch.dtype) -> Any:
+        """The model's integration constants (see ``_compute_coefficients``), cached."""
+        return self._constants("coefficients", self._coefficient_names, dtype)
+
+    def _compute_coefficients(self) -> Any:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def voltage(self) -> torch.Tensor | None:
+        """Membrane voltage in mV, ``(batch, *shape)``; ``None`` until the first step after :meth:`reset`."""
+        return self._voltage
+
+    @voltage.setter
+    def voltage(self, value: torch.Tensor) -> None:
+        self._voltage = self._checked_state("voltage", value)
+
+    @property
+    def spike(self) -> torch.Tensor | None:
+        """Spikes of the last step, boolean ``(batch, *shape)``; ``None`` before the first step."""
+        spikes = self._spike
+        return None if spikes is None else spikes.bool()
+
+    @spike.setter
+    def spike(self, value: torch.Tensor) -> None:
+        value = self._checked_state("spike", value, floating=False)
+        if value.dtype == torch.bool:
+            voltage = self._voltage
+            value = value.to(torch.get_default_dtype() if voltage is None else voltage.dtype)
+        self._spike = value
+
+    @property
+    def refrac(self) -> torch.Tensor | None:
+        """Remaining refractory time in ms, ``(batch, *shape)``; ``None`` before the first step."""
+        return self._refrac
+
+    @refrac.setter
+    def refrac(self, value: torch.Tensor) -> None:
+        value = self._checked_state("refrac", value)
+        if bool((value < 0).any()):
+            raise ValueError("refrac must be non-negative (remaining refractory time in ms)")
+        self._refrac = value
+
+    def _checked_state(
+        self,
+        name: str,
+        value: torch.Tensor,
+        shape: tuple[int, ...] | None = None,
+        floating: bool = True,
+    ) -> torch.Tensor:
+        shape = self.shape if shape is None else shape
+        if isinstance(value, torch.Tensor) and floating and not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+        check_input(name, value, shape, self.batch_size, finite=True)
+        return value
+
+    def check_inputs(self, inputs: torch.Tensor) -> int:
+        """Check ``inputs`` (shape, batch size, dtype, device, finiteness); return the batch size.
+
+        Raises:
+            TypeError: not a floating-point tensor.
+            ValueError: wrong shape, batch size other than the current state's,
+                NaN or inf (unless ``check_finite`` is off), other device.
+        """
+        if isinstance(inputs, torch.Tensor) and not inputs.is_floating_point():
+            raise TypeError(
+                f"inputs must be a floating-point tensor of current in nA, got dtype {inputs.dtype}"
+            )
+        batch = check_input("inputs", inputs, self.shape, self.batch_size, finite=False)
+        # One fast reduction; the exact (slower) check only when it is not finite.
+        if self.check_finite and not math.isfinite(inputs.detach().sum().item()):
+            require_finite("inputs", inputs)
+        device = self.thresh_v.device
+        if inputs.device != device:
+            raise ValueError(
+                f"inputs is on {inputs.device} but the neuron is on {device}; move one with .to()"
+            )
+        return batch
+
+    def _start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voltage and refractory time to step from (rest and zero after a reset)."""
+        voltage = self._voltage
+        if voltage is None:
+            # Never written in place, so an expanded view of rest_v is enough.
+            voltage = self.rest_v.to(inputs.dtype).expand_as(inputs)
+        refrac = self._refrac
+        if refrac is None:
+            refrac = torch.zeros_like(inputs)
+        return voltage, refrac
+
+    def _finish(
+        self,
+        inputs: torch.Tensor,
+        spikes: torch.Tensor,
+        voltage: torch.Tensor,
+        refrac: torch.Tensor,
+    ) -> torch.Tensor:
+        spikes = spikes.to(inputs.dtype)
+        self._voltage = voltage
+        self._refrac = refrac
+        self._spike = spikes
+        return spikes
+
+    def _fire(
+        self,
+        integrated: torch.Tensor,
+        voltage: torch.Tensor,
+        refrac: torch.Tensor,
+        thresh_v: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        firing = self._constants("firing", ("thresh_v", "reset_v", "refrac_t"), integrated.dtype)
+        return hold_spike_reset(
+            integrated,
+            voltage,
+            refrac,
+            step_time=self.step_time,
+            thresh_v=firing.thresh_v if thresh_v is None else thresh_v,
+            reset_v=firing.reset_v,
+            refrac_t=firing.refrac_t,
+            surrogate=self.surrogate,
+        )
+
+    def _membrane(
+        self,
+        *,
+        rest_v: Value,
+        reset_v: Value,
+        thresh_v: Value,
+        refrac_t: Value,
+        resistance: Value,
+        time_constant: Value | None,
+    ) -> None:
+        """Validate and register the parameters every model shares."""
+        rest_v = finite("rest_v", rest_v)
+        reset_v = finite("reset_v", reset_v)
+        thresh_v = finite("thresh_v", thresh_v)
+        refrac_t = nonnegative("refrac_t", refrac_t, "ms")
+        resistance = positive("resistance", resistance, "MOhm")
+        if time_constant is not None:
+            time_constant = positive("time_constant", time_constant, "ms")
+        check_greater("thresh_v", thresh_v, "reset_v", reset_v)
+        self._register("rest_v", rest_v)
+        self._register("reset_v", reset_v)
+        self._register("thresh_v", thresh_v)
+        self._register("refrac_t", refrac_t)
+        self._register("resistance", resistance)
+        if time_constant is not None:
+            self._register("time_constant", time_constant)
+
+    def _exponential(self, *, rheobase_v: Value, sharpness: Value) -> None:
+        rheobase_v = finite("rheobase_v", rheobase_v)
+        sharpness = positive("sharpness", sharpness, "mV")
+        self._register("rheobase_v", rheobase_v)
+        self._register("sharpness", sharpness)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The cache is rebuilt on the next step; do not pickle it into checkpoints.
+        state = self.__dict__.copy()
+        state["_constant_cache"] = {}
+        return state
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.surrogate is not None:
+            text += f", surrogate={self.surrogate!r}"
+        return text
+
+
+# ---------------------------------------------------------------------------- LIF
+
+
+class LIF(_SpikingNeuron):
+    r"""Leaky integrate-and-fire neurons with an absolute refractory period.
+
+    .. math::
+
+        \tau \frac{dV}{dt} = -(V - V_\text{rest}) + R I
+
+    integrated exactly for input held constant over a step,
+
+    .. math::
+
+        V(t + \Delta t) = V_\text{rest} + (V(t) - V_\text{rest}) e^{-\Delta t/\tau}
+                          + R I (1 - e^{-\Delta t/\tau}),
+
+    then a spike where :math:`V \ge V_\text{thresh}`, reset to
+    :math:`V_\text{reset}` and :math:`t_\text{refrac}` of refractory time
+    during which the voltage is held and input ignored (the spike step counts
+    as the first refractory step: with :math:`\Delta t = 1` and
+    :math:`t_\text{refrac} = 2` a neuron spiking at step :math:`t` is held at
+    :math:`t+1` and integrates at :math:`t+2`).
+
+    Args:
+        shape: shape of the group, excluding the batch dimension.
+        step_time: :math:`\Delta t`, in ms.
+        rest_v: :math:`V_\text{rest}`, in mV (also the voltage after :meth:`reset`).
+        reset_v: :math:`V_\text{reset}`, in mV.
+        thresh_v: :math:`V_\text{thresh}`, in mV (greater than ``reset_v``).
+        refrac_t: :math:`t_\text{refrac}`, in ms (non-negative).
+        time_constant: :math:`\tau`, in ms (positive).
+        resistance: :math:`R`, in MOhm (positive).
+        surrogate: ``None`` (plain Heaviside, no gradient), a name such as
+            ``"arctan"``, a :class:`~inferno_lightning.functional.spikes.Surrogate`,
+            or a picklable callable ``(V - V_thresh) -> spikes``.
+        check_finite: check every input for NaN/inf (a GPU synchronisation).
+
+    The voltage parameters, ``time_constant``, ``resistance`` and ``refrac_t``
+    take floats or tensors broadcastable to ``shape``.
+
+    Raises:
+        ValueError: a time constant or ``step_time`` not positive, ``refrac_t``
+            negative, ``thresh_v`` not above ``reset_v``, a tensor not
+            broadcastable to ``shape``.
+
+    Shapes:
+        ``forward(inputs)``: ``(batch, *shape)`` nA -> spikes ``(batch, *shape)``.
+
+    Example::
+
+        >>> neurons = LIF(100, step_time=1.0)
+        >>> spikes = neurons(torch.full((8, 100), 20.0))
+    """
+
+    _coefficient_names = ("time_constant", "rest_v", "resistance")
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        reset_v: Value = -65.0,
+        thresh_v: Value = -50.0,
+        refrac_t: Value = 2.0,
+        time_constant: Value = 20.0,
+        resistance: Value = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=time_constant,
+        )
+
+    def _compute_coefficients(self) -> nf.LIFCoefficients:
+        return nf.lif_coefficients(
+            self.step_time,
+            time_constant=self.time_constant,
+            rest_v=self.rest_v,
+            resistance=self.resistance,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        integrated = nf.lif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        return self._finish(inputs, spikes, voltage, refrac)
+
+
+# --------------------------------------------------------------------------- ALIF
+
+
+class _ALIFCoefficients(NamedTuple):
+    lif: nf.LIFCoefficients
+    adaptation_decay: float | torch.Tensor
+    spike_increment: float | torch.Tensor
+
+
+class ALIF(_SpikingNeuron):
+    r"""LIF neurons with spike-triggered adaptive thresholds shared across the batch.
+
+    The membrane is that of :class:`LIF`; the threshold is raised by
+    :math:`K` adaptive terms :math:`\theta_k` (Diehl & Cook's :math:`\theta`
+    for :math:`K = 1`):
+
+    .. math::
+
+        V_\text{thresh,eff} = V_\text{thresh} + \sum_k \theta_k
+
+    and, after this step's spikes :math:`z_b` (per sample :math:`b`) are
+    known, in training mode only,
+
+    .. math::
+
+        \theta_k \leftarrow \theta_k\, e^{-\Delta t/\tau_k}
+                            + \Delta\theta_k \operatorname{reduce}_b(z_b).
+
+    So the threshold used at step :math:`t` includes every spike up to
+    :math:`t - 1`. :attr:`adaptation` (:math:`\theta`, ``(K, *shape)`` in mV)
+    is a persistent buffer: shared by all samples of the batch, saved in
+    ``state_dict``, untouched by :meth:`reset` (see :meth:`reset_adaptation`),
+    and frozen in eval mode (neither decays nor grows). It passes no gradient.
+
+    Args:
+        tc_adaptation: :math:`\tau_k` in ms (positive): a float (one term), a
+            sequence (one per term), or a tensor broadcastable to
+            ``(K, *shape)`` with 0 or ``1 + len(shape)`` dimensions.
+        spike_increment: :math:`\Delta\theta_k` in mV (non-negative), same forms.
+            ``tc_adaptation`` and ``spike_increment`` give :math:`K` together
+            (one of them may have a single term, used for all).
+        batch_reduction: how spikes are reduced over the batch:
+            ``"mean"`` (default), ``"sum"``, ``"max"``, ``"median"``, or a
+            picklable callable ``f(spikes, dim) -> tensor`` such as :func:`torch.sum`.
+        sync_ranks: under ``torch.distributed`` (DDP), also reduce the spikes
+            over every rank's batch (one small all-reduce per training step),
+            so that :math:`N` ranks with batch :math:`b` adapt exactly as one
+            process with batch :math:`N b` and every replica holds the same
+            :math:`\theta`. Works with ``"mean"``, ``"sum"`` and ``"max"``.
+        others: as :class:`LIF` (default ``thresh_v`` is the base threshold).
+
+    Raises:
+        ValueError: as :class:`LIF`, and for non-positive ``tc_adaptation``,
+            negative ``spike_increment``, mismatched term counts, unknown
+            ``batch_reduction``.
+    """
+
+    _coefficient_names = (
+        "time_constant",
+        "rest_v",
+        "resistance",
+        "tc_adaptation",
+        "spike_increment",
+    )
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        reset_v: Value = -65.0,
+        thresh_v: Value = -50.0,
+        refrac_t: Value = 2.0,
+        time_constant: Value = 20.0,
+        resistance: Value = 1.0,
+        tc_adaptation: Terms = 100.0,
+        spike_increment: Terms = 1.0,
+        batch_reduction: BatchReduction = "mean",
+        sync_ranks: bool = True,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        self.sync_ranks = bool(sync_ranks)
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=time_constant,
+        )
+        if isinstance(batch_reduction, str):
+            check_choice("batch_reduction", batch_reduction, nf.BATCH_REDUCTIONS)
+        elif not callable(batch_reduction):
+            raise TypeError(
+                f"batch_reduction must be one of {list(nf.BATCH_REDUCTIONS)!r} or a callable, "
+                f"got {batch_reduction!r}"
+            )
+        self.batch_reduction = batch_reduction
+        self._terms = self._count_terms(
+            tc_adaptation=self._register_terms("tc_adaptation", tc_adaptation, _positive_ms),
+            spike_increment=self._register_terms(
+                "spike_increment", spike_increment, _nonnegative_mv
+            ),
+        )
+        self.register_buffer("adaptation", torch.zeros(self._terms, *self.shape))
+
+    @property
+    def terms(self) -> int:
+        """Number :math:`K` of adaptive threshold terms."""
+        return self._terms
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        r"""Effective threshold :math:`V_\text{thresh} + \sum_k \theta_k` in mV, broadcastable to ``shape``."""
+        return self.thresh_v + self.adaptation.sum(0)
+
+    def reset_adaptation(self) -> None:
+        r"""Set the adaptive thresholds :math:`\theta` to zero."""
+        with torch.no_grad():
+            self.adaptation.zero_()
+
+    def _compute_coefficients(self) -> _ALIFCoefficients:
+        return _ALIFCoefficients(
+            nf.lif_coefficients(
+                self.step_time,
+                time_constant=self.time_constant,
+                rest_v=self.rest_v,
+                resistance=self.resistance,
+            ),
+            nf.adaptive_threshold_decay(self.step_time, self.tc_adaptation),
+            self.spike_increment,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        coefficients = self._coefficients(inputs.dtype)
+        adaptation = self.adaptation
+        total = adaptation[0] if self._terms == 1 else adaptation.sum(0)
+        integrated = nf.lif_integrate(inputs, voltage, coefficients.lif)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, self.thresh_v + total)
+        if self.training:
+            with torch.no_grad():
+                reduced = nf.reduce_batch(spikes.detach(), self.batch_reduction)
+                if self.sync_ranks:
+                    reduced = _reduce_across_ranks(reduced, self.batch_reduction)
+                # The spikes are already reduced over the whole batch: a "sum" over a batch of one.
+                nf.adaptive_threshold_update_(
+                    adaptation,
+                    reduced.unsqueeze(0),
+                    decay=_convert(coefficients.adaptation_decay, adaptation.dtype, False),
+                    spike_increment=_convert(coefficients.spike_increment, adaptation.dtype, False),
+                    batch_reduction="sum",
+                )
+        return self._finish(inputs, spikes, voltage, refrac)
+
+
+def _reduce_across_ranks(reduced: torch.Tensor, reduction: object) -> torch.Tensor:
+    """Combine batch-reduced spikes over every rank of the default process group.
+
+    With per-rank batch ``b`` on ``N`` ranks, the result equals the reduction
+    over one batch of ``N b`` for ``"mean"`` (equal per-rank batches),
+    ``"sum"`` and ``"max"``. A no-op outside ``torch.distributed``.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return reduced
+    world = dist.get_world_size()
+    if world == 1:
+        return reduced
+    if reduction == "mean":
+        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+        return reduced.div_(world)
+    if reduction == "sum":
+        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+        return reduced
+    if reduction == "max":
+        dist.all_reduce(reduced, op=dist.ReduceOp.MAX)
+        return reduced
+    raise RuntimeError(
+        f"batch_reduction {reduction!r} cannot be combined across {world} ranks; use 'mean', "
+        "'sum' or 'max', or construct ALIF with sync_ranks=False to adapt per rank"
+    )
+
+
+def _positive_ms(name: str, value: Value) -> Value:
+    return positive(name, value, "ms")
+
+
+def _nonnegative_mv(name: str, value: Value) -> Value:
+    return nonnegative(name, value, "mV")
+
+
+def _finite(name: str, value: Value) -> Value:
+    return finite(name, value)
+
+
+# ---------------------------------------------------------------------------- QIF
+
+
+class QIF(_SpikingNeuron):
+    r"""Quadratic integrate-and-fire neurons, forward Euler.
+
+    .. math::
+
+        \tau \frac{dV}{dt} = a (V - V_\text{rest})(V - V_\text{crit}) + R I
+
+        V(t + \Delta t) = V + \frac{\Delta t}{\tau}
+            \left[a (V - V_\text{rest})(V - V_\text{crit}) + R I\right]
+
+    Below :math:`V_\text{crit}` the voltage relaxes to :math:`V_\text{rest}`;
+    above it, it runs away until the cut-off :math:`V_\text{thresh}`, where the
+    neuron spikes and resets as :class:`LIF` does (refractory rule included).
+    Near rest the leak matches an LIF's of time constant
+    :math:`\tau / (a (V_\text{crit} - V_\text{rest}))` (the defaults give :math:`\tau`).
+
+    Args:
+        crit_v: :math:`V_\text{crit}` in mV (greater than ``rest_v``).
+        affinity: :math:`a` in 1/mV (positive).
+        others: as :class:`LIF`.
+    """
+
+    _coefficient_names = ("time_constant", "rest_v", "crit_v", "affinity", "resistance")
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        crit_v: Value = -55.0,
+        affinity: Value = 0.1,
+        reset_v: Value = -65.0,
+        thresh_v: Value = -30.0,
+        refrac_t: Value = 2.0,
+        time_constant: Value = 20.0,
+        resistance: Value = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        crit_v = finite("crit_v", crit_v)
+        affinity = positive("affinity", affinity, "1/mV")
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=time_constant,
+        )
+        check_greater("crit_v", crit_v, "rest_v", rest_v)
+        self._register("crit_v", crit_v)
+        self._register("affinity", affinity)
+
+    def _compute_coefficients(self) -> nf.QIFCoefficients:
+        return nf.qif_coefficients(
+            self.step_time,
+            time_constant=self.time_constant,
+            rest_v=self.rest_v,
+            crit_v=self.crit_v,
+            affinity=self.affinity,
+            resistance=self.resistance,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        integrated = nf.qif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        return self._finish(inputs, spikes, voltage, refrac)
+
+
+# ---------------------------------------------------------------------------- EIF
+
+
+class EIF(_SpikingNeuron):
+    r"""Exponential integrate-and-fire neurons, forward Euler.
+
+    .. math::
+
+        \tau \frac{dV}{dt} = -(V - V_\text{rest})
+            + \Delta_T \exp\!\left(\frac{V - V_T}{\Delta_T}\right) + R I
+
+    one forward-Euler step per :math:`\Delta t`, the exponential term capped
+    at :math:`e^{50}` mV (no overflow; such a voltage spikes in the same
+    step). :math:`V_\text{thresh}` is the spike cut-off (default
+    :math:`V_T + 5\Delta_T`); spike, reset and refractory period as :class:`LIF`.
+
+    Args:
+        rheobase_v: :math:`V_T` in mV, where the exponential takes over.
+        sharpness: :math:`\Delta_T` in mV (positive slope factor).
+        others: as :class:`LIF`.
+    """
+
+    _coefficient_names = ("time_constant", "rest_v", "rheobase_v", "sharpness", "resistance")
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        rheobase_v: Value = -50.0,
+        sharpness: Value = 2.0,
+        reset_v: Value = -65.0,
+        thresh_v: Value = -40.0,
+        refrac_t: Value = 2.0,
+        time_constant: Value = 20.0,
+        resistance: Value = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        self._exponential(rheobase_v=rheobase_v, sharpness=sharpness)
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=time_constant,
+        )
+
+    def _compute_coefficients(self) -> Any:
+        return nf.eif_coefficients(
+            self.step_time,
+            time_constant=self.time_constant,
+            rest_v=self.rest_v,
+            rheobase_v=self.rheobase_v,
+            sharpness=self.sharpness,
+            resistance=self.resistance,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        integrated = nf.eif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        return self._finish(inputs, spikes, voltage, refrac)
+
+
+# --------------------------------------------------------------------------- AdEx
+
+
+class _AdExCoefficients(NamedTuple):
+    adex: nf.AdExCoefficients
+    spike_increment: float | torch.Tensor
+
+
+class AdEx(_SpikingNeuron):
+    r"""Adaptive exponential integrate-and-fire neurons, forward Euler.
+
+    .. math::
+
+        \tau \frac{dV}{dt} &= -(V - V_\text{rest})
+            + \Delta_T \exp\!\left(\frac{V - V_T}{\Delta_T}\right)
+            - R \sum_k w_k + R I \\
+        \tau_k \frac{dw_k}{dt} &= a_k (V - V_\text{rest}) - w_k,
+        \qquad w_k \leftarrow w_k + b_k \text{ on a spike}
+
+    one forward-Euler step per :math:`\Delta t` from the state at the start of
+    the step (exponential capped as in :class:`EIF`); then spike, reset and
+    refractory period as :class:`LIF`, and the increment :math:`b_k` where the
+    neuron spiked. The adaptation currents :math:`w` (nA) are per-sample state,
+    :attr:`adaptation`, ``(batch, K, *shape)``, zero after :meth:`reset`, and
+    keep evolving while the voltage is held refractory.
+
+    Args:
+        tc_adaptation: :math:`\tau_k` in ms (positive): a float (one term), a
+            sequence (one per term), or a tensor broadcastable to
+            ``(K, *shape)`` with 0 or ``1 + len(shape)`` dimensions.
+        voltage_coupling: :math:`a_k` in uS (nA/mV), same forms (finite; may be negative).
+        spike_increment: :math:`b_k` in nA, same forms (finite).
+        others: as :class:`EIF`.
+    """
+
+    _coefficient_names = (
+        "time_constant",
+        "rest_v",
+        "rheobase_v",
+        "sharpness",
+        "resistance",
+        "tc_adaptation",
+        "voltage_coupling",
+        "spike_increment",
+    )
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        rheobase_v: Value = -50.0,
+        sharpness: Value = 2.0,
+        reset_v: Value = -65.0,
+        thresh_v: Value = -40.0,
+        refrac_t: Value = 2.0,
+        time_constant: Value = 20.0,
+        resistance: Value = 1.0,
+        tc_adaptation: Terms = 100.0,
+        voltage_coupling: Terms = 0.1,
+        spike_increment: Terms = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        self._exponential(rheobase_v=rheobase_v, sharpness=sharpness)
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=time_constant,
+        )
+        self._terms = self._count_terms(
+            tc_adaptation=self._register_terms("tc_adaptation", tc_adaptation, _positive_ms),
+            voltage_coupling=self._register_terms("voltage_coupling", voltage_coupling, _finite),
+            spike_increment=self._register_terms("spike_increment", spike_increment, _finite),
+        )
+        self.register_state("_adaptation")
+
+    @property
+    def terms(self) -> int:
+        """Number :math:`K` of adaptation currents."""
+        return self._terms
+
+    @property
+    def adaptation(self) -> torch.Tensor | None:
+        """Adaptation currents :math:`w` in nA, ``(batch, K, *shape)``; ``None`` before the first step."""
+        return self._adaptation
+
+    @adaptation.setter
+    def adaptation(self, value: torch.Tensor) -> None:
+        self._adaptation = self._checked_state("adaptation", value, (self._terms, *self.shape))
+
+    def _compute_coefficients(self) -> _AdExCoefficients:
+        return _AdExCoefficients(
+            nf.adex_coefficients(
+                self.step_time,
+                time_constant=self.time_constant,
+                rest_v=self.rest_v,
+                rheobase_v=self.rheobase_v,
+                sharpness=self.sharpness,
+                resistance=self.resistance,
+                tc_adaptation=self.tc_adaptation,
+                voltage_coupling=self.voltage_coupling,
+            ),
+            self.spike_increment,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        batch = self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        adaptation = self._adaptation
+        if adaptation is None:
+            adaptation = inputs.new_zeros((batch, self._terms, *self.shape))
+        coefficients = self._coefficients(inputs.dtype)
+        integrated, adaptation = nf.adex_integrate(inputs, voltage, adaptation, coefficients.adex)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        adaptation = nf.add_on_spike_(adaptation, spikes.unsqueeze(1), coefficients.spike_increment)
+        spikes = self._finish(inputs, spikes, voltage, refrac)
+        self._adaptation = adaptation
+        return spikes
+
+
+# --------------------------------------------------------------------- Izhikevich
+
+
+class _IzhikevichCoefficients(NamedTuple):
+    izhikevich: nf.IzhikevichCoefficients
+    voltage_coupling: float | torch.Tensor
+    spike_increment: float | torch.Tensor
+
+
+class Izhikevich(_SpikingNeuron):
+    r"""Izhikevich (2003) neurons, :math:`a, b, c, d` form, forward Euler.
+
+    .. math::
+
+        \frac{dv}{dt} &= 0.04 v^2 + 5 v + 140 - u + R I \\
+        \frac{du}{dt} &= a (b v - u)
+
+    with :math:`v` in mV, :math:`t` in ms, :math:`u` in mV/ms and the
+    coefficients 0.04 /(mV ms), 5 /ms, 140 mV/ms of the original model. One
+    forward-Euler step per :math:`\Delta t`, both derivatives from the state at
+    the start of the step; then, where :math:`v \ge v_\text{thresh}` (30 mV),
+    a spike, :math:`v \leftarrow c` and :math:`u \leftarrow u + d`. The
+    recovery variable :math:`u` is per-sample state, :attr:`recovery`
+    (``(batch, *shape)``), starting at :math:`b\, v_0` with :math:`v_0` =
+    ``rest_v``. An optional absolute refractory period holds :math:`v` as in
+    :class:`LIF` (none by default, as in the original model).
+
+    Keywords, in this package's names (or use :meth:`from_abcd`):
+
+    Args:
+        tc_adaptation: :math:`\tau_u = 1/a` in ms (positive); regular spiking
+            :math:`a = 0.02` is 50 ms, fast spiking :math:`a = 0.1` is 10 ms.
+        voltage_coupling: :math:`b` (finite; 0.2 for both).
+        reset_v: :math:`c` in mV (-65 for both).
+        spike_increment: :math:`d` in mV/ms (finite; 8 regular, 2 fast spiking).
+        thresh_v: spike cut-off in mV (30), greater than ``reset_v``.
+        rest_v: initial voltage :math:`v_0` in mV after :meth:`reset` (-65).
+        resistance: :math:`R` in mV/(ms nA), positive: :math:`R I` is
+            Izhikevich's input :math:`I` (with :math:`R = 1`, ``inputs`` of 10
+            give tonic spiking).
+        refrac_t: absolute refractory period, in ms (default 0).
+        others: as :class:`LIF`.
+    """
+
+    _coefficient_names = ("tc_adaptation", "voltage_coupling", "resistance", "spike_increment")
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        rest_v: Value = -65.0,
+        reset_v: Value = -65.0,
+        thresh_v: Value = 30.0,
+        refrac_t: Value = 0.0,
+        tc_adaptation: Value = 50.0,
+        voltage_coupling: Value = 0.2,
+        spike_increment: Value = 8.0,
+        resistance: Value = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        tc_adaptation = positive("tc_adaptation", tc_adaptation, "ms")
+        voltage_coupling = finite("voltage_coupling", voltage_coupling)
+        spike_increment = finite("spike_increment", spike_increment)
+        self._membrane(
+            rest_v=rest_v,
+            reset_v=reset_v,
+            thresh_v=thresh_v,
+            refrac_t=refrac_t,
+            resistance=resistance,
+            time_constant=None,
+        )
+        self._register("tc_adaptation", tc_adaptation)
+        self._register("voltage_coupling", voltage_coupling)
+        self._register("spike_increment", spike_increment)
+        self.register_state("_recovery")
+
+    @classmethod
+    def from_abcd(
+        cls,
+        shape: int | tuple[int, ...],
+        a: float,
+        b: float,
+        c: float,
+        d: float,
+        step_time: float = 1.0,
+        **kwargs: Any,
+    ) -> Izhikevich:
+        """Build from Izhikevich's parameters: ``tc_adaptation = 1/a``, ``voltage_coupling = b``,
+        ``reset_v = c``, ``spike_increment = d``.
+
+        Example::
+
+            >>> regular = Izhikevich.from_abcd(10, a=0.02, b=0.2, c=-65.0, d=8.0)
+            >>> fast = Izhikevich.from_abcd(10, a=0.1, b=0.2, c=-65.0, d=2.0)
+        """
+        a = positive("a", a, "1/ms")
+        return cls(
+            shape,
+            step_time,
+            tc_adaptation=1 / a,
+            voltage_coupling=b,
+            reset_v=c,
+            spike_increment=d,
+            **kwargs,
+        )
+
+    @property
+    def recovery(self) -> torch.Tensor | None:
+        """Recovery variable :math:`u` in mV/ms, ``(batch, *shape)``; ``None`` before the first step."""
+        return self._recovery
+
+    @recovery.setter
+    def recovery(self, value: torch.Tensor) -> None:
+        self._recovery = self._checked_state("recovery", value)
+
+    def _compute_coefficients(self) -> _IzhikevichCoefficients:
+        return _IzhikevichCoefficients(
+            nf.izhikevich_coefficients(
+                self.step_time,
+                tc_adaptation=self.tc_adaptation,
+                voltage_coupling=self.voltage_coupling,
+                resistance=self.resistance,
+            ),
+            self.voltage_coupling,
+            self.spike_increment,
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        voltage, refrac = self._start(inputs)
+        coefficients = self._coefficients(inputs.dtype)
+        recovery = self._recovery
+        if recovery is None:
+            recovery = torch.mul(voltage, coefficients.voltage_coupling)
+        integrated, recovery = nf.izhikevich_integrate(
+            inputs, voltage, recovery, coefficients.izhikevich
+        )
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        recovery = nf.add_on_spike_(recovery, spikes, coefficients.spike_increment)
+        spikes = self._finish(inputs, spikes, voltage, refrac)
+        self._recovery = recovery
+        return spikes
