@@ -11,6 +11,16 @@ and post-update constraints (:class:`Clamp`, :class:`Normalize`).
 from ..functional.bounding import Bound, ClampBound, HardBound, PowerBound, SoftBound
 from .accumulator import Accumulator, PendingUpdate
 from .constraints import Clamp, Constraint, Normalize
+from .rules import (
+    MSTDP,
+    MSTDPET,
+    STDP,
+    DelayLearning,
+    LearningRule,
+    LinearHomeostasis,
+    TripletSTDP,
+    updater_for,
+)
 from .updater import FlatSegment, FlatSpec, Updater, apply_flattened, flatten_pending
 
 __all__ = [
@@ -29,4 +39,12 @@ __all__ = [
     "HardBound",
     "SoftBound",
     "PowerBound",
+    "LearningRule",
+    "updater_for",
+    "STDP",
+    "TripletSTDP",
+    "MSTDP",
+    "MSTDPET",
+    "DelayLearning",
+    "LinearHomeostasis",
 ]

@@ -1,0 +1,350 @@
+"""SpikingModule: the Lightning face of a spiking network.
+
+A :class:`SpikingModule` runs the simulation time loop over a batch, resets
+per-sample state before each batch, lets registered local learning rules
+accumulate their updates after every simulation step, and works with no
+optimizer (pure local learning, applied by the
+:class:`~inferno_lightning.callbacks.LocalLearning` callback), with an optimizer
+(surrogate gradients through time), or with both.
+
+Like torchgeo's trainers, ``__init__`` calls template methods that a model
+overrides: :meth:`configure_network`, :meth:`configure_rules`,
+:meth:`configure_metrics`; one simulation step is :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from typing_extensions import override
+
+from . import strategies as _strategies  # noqa: F401  (registers the ddp_local strategies)
+from ._validation import positive
+from .neural.base import StatefulModule
+from .observe import MonitorPool
+
+__all__ = ["SpikingModule"]
+
+StepHook = Callable[["SpikingModule"], None]
+
+
+def _unpassable_init_arguments(module: nn.Module) -> list[str]:
+    """Init argument names of ``module``'s class chain that ``type(module)(**hparams)`` cannot take.
+
+    The most derived ``__init__`` takes its own named arguments, and, when it
+    has ``**kwargs``, those of the ``__init__`` it passes them on to, and so on.
+    """
+    frames = []
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module:
+            frames.append(frame.f_code)
+        frame = frame.f_back
+    every: set[str] = set()
+    passable: set[str] = set()
+    open_chain = True
+    for code in reversed(frames):  # most derived first
+        names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+        every.update(names)
+        if open_chain:
+            passable.update(names)
+            open_chain = bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return sorted(every - passable)
+
+
+class SpikingModule(pl.LightningModule):
+    r"""LightningModule base for spiking networks.
+
+    One batch: :meth:`reset_state`, then for each of the ``T`` time steps
+    :meth:`step` on that step's input, then (in training, when any rule is
+    registered) :meth:`learning_step`, then the step hooks (the
+    :class:`~inferno_lightning.callbacks.LocalLearning` callback applies updates
+    there when configured to apply every simulation step).
+
+    Subclasses build their network in :meth:`configure_network`, register
+    rules on cells in :meth:`configure_rules` (into :attr:`rules`, sharing
+    :attr:`monitors`), and implement :meth:`step`. For gradient training they
+    implement :meth:`training_loss` and ``configure_optimizers``.
+
+    Args:
+        step_time: simulation step :math:`\Delta t`, in ms.
+        time_dim: dimension of the time axis in raw inputs when no
+            :meth:`encode` override turns inputs into spike trains: ``0`` for
+            ``(T, batch, ...)``, ``1`` for ``(batch, T, ...)`` as a DataLoader
+            collates time-series samples.
+        seed: base seed of :attr:`generator`, the random stream for encoding.
+            Each rank draws from ``seed + global_rank``; the stream's state is
+            saved in checkpoints so a resumed fit draws what an uninterrupted
+            one would.
+
+    Attributes:
+        monitors: the shared :class:`~inferno_lightning.observe.MonitorPool`.
+        rules: the registered local learning rules, called after each step.
+
+    The init arguments of a subclass are saved as hyperparameters (in
+    :attr:`hparams`, and in checkpoints) before :meth:`configure_network` runs.
+
+    Example::
+
+        class Net(SpikingModule):
+            def __init__(self, n_in: int = 784, n_out: int = 100, **kwargs):
+                super().__init__(**kwargs)
+            def configure_network(self):
+                n_in, n_out = self.hparams.n_in, self.hparams.n_out
+                self.layer = Serial(LinearDense(n_in, n_out, ...), LIF(n_out, ...))
+            def configure_rules(self):
+                self.rules.append(STDP(..., monitors=self.monitors))
+                self.rules[0].register(self.layer.cell())
+            def step(self, inputs):
+                return self.layer(inputs)
+    """
+
+    def __init__(self, step_time: float = 1.0, time_dim: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.step_time = float(positive("step_time", step_time, "ms"))
+        if time_dim not in (0, 1):
+            raise ValueError(f"time_dim must be 0 (T, batch, ...) or 1 (batch, T, ...), got {time_dim!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.time_dim = time_dim
+        self.seed = seed
+        # The init arguments of the most derived class, so that configure_network() can
+        # read self.hparams and load_from_checkpoint rebuilds the model with cls(**hparams).
+        self.save_hyperparameters(ignore=_unpassable_init_arguments(self))
+        self.monitors = MonitorPool()
+        self.rules = nn.ModuleList()
+        self._step_hooks: list[StepHook] = []
+        self._generator: torch.Generator | None = None
+        self._generator_state: torch.Tensor | None = None
+        self.configure_network()
+        self.configure_rules()
+        self.configure_metrics()
+
+    # ----------------------------------------------------------------- template
+    def configure_network(self) -> None:
+        """Build layers, neurons and connections (override)."""
+
+    def configure_rules(self) -> None:
+        """Create learning rules, register them on cells, append them to :attr:`rules` (override)."""
+
+    def configure_metrics(self) -> None:
+        """Create torchmetrics metrics (override)."""
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance the network one simulation step.
+
+        Args:
+            inputs: this step's input, ``(batch, ...)``.
+
+        Returns:
+            this step's output, ``(batch, ...)`` (typically output spikes).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement step(inputs)")
+
+    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Turn a batch of raw inputs into a time-major input ``(T, batch, ...)``.
+
+        The default takes inputs that already hold a time axis at
+        :attr:`time_dim`. Override to encode (e.g. Poisson spikes drawn with
+        :attr:`generator`).
+        """
+        if inputs.dim() < 2:
+            raise ValueError(
+                f"inputs must have a time and a batch dimension, got shape {tuple(inputs.shape)}"
+            )
+        return inputs if self.time_dim == 0 else inputs.transpose(0, 1)
+
+    def training_loss(self, outputs: torch.Tensor, targets: Any) -> torch.Tensor | None:
+        """Loss to minimise by gradient descent; ``None`` (the default) for local learning only.
+
+        Args:
+            outputs: stacked step outputs ``(T, batch, ...)``.
+            targets: the batch's targets (``None`` for unlabelled data).
+        """
+        return None
+
+    def learning_step(self, **inputs: Any) -> None:
+        """Let every rule accumulate this step's update.
+
+        Each rule takes the keyword inputs it names in its ``inputs`` (e.g.
+        ``reward`` for MSTDP) and ignores the others. A reward-modulated model
+        overrides this method and calls ``super().learning_step(reward=r)``
+        with the reward of this step, shaped ``(batch,)``.
+        """
+        for rule in self.rules:
+            rule(**inputs)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def generator(self) -> torch.Generator:
+        """Random stream for encoding on this module's device, seeded ``seed + global_rank``."""
+        device = self.device
+        if self._generator is None or self._generator.device != device:
+            generator = torch.Generator(device=device)
+            if self._generator_state is not None:
+                generator.set_state(self._generator_state)
+                self._generator_state = None
+            else:
+                rank = self.global_rank if self._trainer is not None else 0
+                generator.manual_seed(self.seed + rank)
+            self._generator = generator
+        return self._generator
+
+    def reset_state(self) -> None:
+        """Drop every per-sample state (neurons, synapses, monitors, rule traces)."""
+        for module in self.modules():
+            if isinstance(module, StatefulModule):
+                module.reset()
+
+    def register_step_hook(self, hook: StepHook) -> None:
+        """Call ``hook(self)`` after every training simulation step (after :meth:`learning_step`)."""
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {hook!r}")
+        self._step_hooks.append(hook)
+
+    def remove_step_hook(self, hook: StepHook) -> None:
+        """Remove a hook added by :meth:`register_step_hook` (no error if absent)."""
+        self._step_hooks = [h for h in self._step_hooks if h != hook]
+
+    @property
+    def uses_gradients(self) -> bool:
+        """Whether this model trains by gradient descent: it overrides :meth:`training_loss`.
+
+        A model that does not runs its time loop without autograd (local rules
+        need no graph, and synapses then update their state in place), and the
+        ``ddp_local`` strategies do not wrap it in ``DistributedDataParallel``.
+        """
+        return type(self).training_loss is not SpikingModule.training_loss
+
+    @property
+    def learning(self) -> bool:
+        """Whether rules accumulate this step: in training mode with rules registered."""
+        return self.training and len(self.rules) > 0
+
+    def simulate(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Run the time loop from a fresh state.
+
+        Args:
+            inputs: time-major input ``(T, batch, ...)``.
+
+        Returns:
+            the stacked outputs of :meth:`step`, ``(T, batch, ...)``.
+        """
+        if inputs.dim() < 2 or inputs.shape[0] == 0:
+            raise ValueError(
+                f"inputs must be time-major (T, batch, ...) with T >= 1, got shape {tuple(inputs.shape)}"
+            )
+        self.reset_state()
+        learning = self.learning
+        hooks = self._step_hooks if self.training else ()
+        steps = inputs.shape[0]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_gradients):
+            if torch.is_grad_enabled():
+                outputs = []
+                for t in range(steps):
+                    outputs.append(self.step(inputs[t]))
+                    if learning:
+                        self.learning_step()
+                    for hook in hooks:
+                        hook(self)
+                return torch.stack(outputs)
+            # Without autograd, components update their state in place and may return it:
+            # copy each step's output into one preallocated buffer.
+            stacked: torch.Tensor | None = None
+            for t in range(steps):
+                output = self.step(inputs[t])
+                if stacked is None:
+                    stacked = output.new_empty((steps, *output.shape))
+                stacked[t].copy_(output)
+                if learning:
+                    self.learning_step()
+                for hook in hooks:
+                    hook(self)
+            assert stacked is not None
+            return stacked
+
+    @override
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Encode ``inputs`` and simulate; returns the stacked outputs ``(T, batch, ...)``."""
+        return self.simulate(self.encode(inputs))
+
+    @staticmethod
+    def unpack_batch(batch: Any) -> tuple[torch.Tensor, Any]:
+        """Split a batch into ``(inputs, targets)``; a bare tensor has no targets."""
+        if isinstance(batch, torch.Tensor):
+            return batch, None
+        if isinstance(batch, Sequence) and len(batch) >= 1:
+            return batch[0], (batch[1] if len(batch) > 1 else None)
+        if isinstance(batch, dict) and "inputs" in batch:
+            return batch["inputs"], batch.get("targets")
+        raise TypeError(
+            "batch must be a tensor, an (inputs, targets) sequence, or a dict with 'inputs', "
+            f"got {type(batch).__name__}"
+        )
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        inputs, targets = self.unpack_batch(batch)
+        outputs = self(inputs)
+        loss = self.training_loss(outputs, targets)
+        if loss is not None:
+            self.log("train/loss", loss, prog_bar=True, batch_size=outputs.shape[1])
+        return loss
+
+    @override
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        inputs, targets = self.unpack_batch(batch)
+        outputs = self(inputs)
+        loss = self.training_loss(outputs, targets)
+        if loss is not None:
+            self.log("val/loss", loss, sync_dist=True, batch_size=outputs.shape[1])
+        return loss
+
+    @override
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        inputs, targets = self.unpack_batch(batch)
+        outputs = self(inputs)
+        loss = self.training_loss(outputs, targets)
+        if loss is not None:
+            self.log("test/loss", loss, sync_dist=True, batch_size=outputs.shape[1])
+        return loss
+
+    @override
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        inputs, _ = self.unpack_batch(batch)
+        return self(inputs)
+
+    @override
+    def configure_optimizers(self) -> Any:
+        """No optimizer by default: local learning only. Override for gradient training."""
+        return None
+
+    # -------------------------------------------------------------- checkpoints
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Every rank runs this hook; each rank's stream is saved so that every rank resumes its own.
+        if self._generator is None:
+            return
+        state = self._generator.get_state()
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            gathered = self.all_gather(state.to(self.device)).cpu()
+            states = [gathered[r].clone() for r in range(world)]
+        else:
+            states = [state]
+        checkpoint["inferno_lightning_generator"] = states
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("inferno_lightning_generator")
+        if not states:
+            return
+        rank = self.global_rank if self._trainer is not None else 0
+        self._generator = None
+        # A checkpoint from fewer ranks than now: the extra ranks start from their seeds.
+        self._generator_state = states[rank] if rank < len(states) else None

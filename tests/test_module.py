@@ -1,0 +1,169 @@
+"""SpikingModule and LocalLearning in one process: the fit equals the plain loop."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from inferno_lightning import LocalLearning, SpikingModule
+from inferno_lightning.learn import updater_for
+from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
+
+from .lightning_models import MixedNet, NoisySTDPNet, SpikeTrains, STDPNet, reference_fit
+
+
+def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
+    options = dict(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path,
+        max_epochs=1,
+    )  # fmt: skip
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+def loader(batch_size: int, size: int = 16) -> DataLoader:
+    return DataLoader(SpikeTrains(size=size), batch_size=batch_size, shuffle=False)
+
+
+def batches(batch_size: int, size: int = 16) -> list[torch.Tensor]:
+    return [x for x, _ in loader(batch_size, size)]
+
+
+@pytest.mark.parametrize("apply_every", ["batch", "step"])
+def test_fit_equals_the_plain_loop(tmp_path: Path, apply_every: str) -> None:
+    model = STDPNet()
+    reference = copy.deepcopy(model)
+    initial = model.layer.connection.weight.detach().clone()
+    callback = LocalLearning(apply_every=apply_every)
+    with pytest.warns(UserWarning, match="no optimizer"):
+        trainer(tmp_path, callbacks=[callback]).fit(model, loader(4))
+    reference_fit(reference, batches(4), apply_every=apply_every)
+
+    weight = model.layer.connection.weight
+    assert not torch.equal(weight, initial)
+    torch.testing.assert_close(weight, reference.layer.connection.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        model.layer.neuron.adaptation, reference.layer.neuron.adaptation, rtol=0, atol=1e-6
+    )
+    # Normalisation: every neuron's input weights sum to 40 after each application.
+    torch.testing.assert_close(weight.sum(1), torch.full((5,), 40.0))
+    assert callback.steps == (4 if apply_every == "batch" else 4 * 20)
+    assert model.layer.neuron.adaptation.abs().sum() > 0
+
+
+def test_state_is_reset_between_batches() -> None:
+    model = STDPNet().eval()
+    x = batches(4)[0]
+    first = model(x)
+    second = model(x)
+    torch.testing.assert_close(first, second)
+    # The count monitor starts from zero each batch: it equals the output's spike count.
+    torch.testing.assert_close(model.counts.peek(), second.sum(0))
+
+
+def test_local_learning_without_rules_is_an_error(tmp_path: Path) -> None:
+    class Plain(SpikingModule):
+        def configure_network(self) -> None:
+            self.layer = Serial(LinearDense(12, 3, synapse=DeltaCurrent(12, 1.0)), LIF(3, 1.0))
+
+        def step(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.layer(inputs)
+
+    model = Plain(time_dim=1)
+    before = model.layer.connection.weight.detach().clone()
+    with pytest.raises(RuntimeError, match="found no Updater"):
+        trainer(tmp_path, callbacks=[LocalLearning()]).fit(model, loader(4))
+    assert torch.equal(model.layer.connection.weight, before)
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="apply_every must be one of"):
+        LocalLearning(apply_every="epoch")
+    with pytest.raises(ValueError, match="step_time must be positive"):
+        STDPNet(step_time=0.0)
+    with pytest.raises(ValueError, match="time_dim must be 0"):
+        SpikingModule(time_dim=2)
+    with pytest.raises(ValueError, match="inputs must be time-major"):
+        STDPNet().simulate(torch.zeros(0, 2, 12))
+
+
+def test_checkpoint_trained_at_batch_8_runs_at_batch_1(tmp_path: Path) -> None:
+    model = STDPNet()
+    fit = trainer(tmp_path, callbacks=[LocalLearning()])
+    with pytest.warns(UserWarning, match="no optimizer"):
+        fit.fit(model, loader(8))
+    path = tmp_path / "batch8.ckpt"
+    fit.save_checkpoint(path)
+
+    loaded = STDPNet.load_from_checkpoint(path).eval()
+    model.eval()
+    single = batches(1)[3]
+    assert single.shape[0] == 1
+    out_loaded, out_model = loaded(single), model(single)
+    assert out_loaded.shape == (20, 1, 5)
+    torch.testing.assert_close(out_loaded, out_model)
+    torch.testing.assert_close(loaded.layer.neuron.adaptation, model.layer.neuron.adaptation)
+    assert loaded.layer.neuron.voltage.shape == (1, 5)
+
+
+def test_resume_equals_uninterrupted_fit(tmp_path: Path) -> None:
+    # The encoding draws noise from the module's generator: its state must survive the checkpoint.
+    straight = NoisySTDPNet()
+    interrupted = copy.deepcopy(straight)
+    callback_straight = LocalLearning()
+    with pytest.warns(UserWarning, match="no optimizer"):
+        trainer(tmp_path / "a", callbacks=[callback_straight], max_epochs=2).fit(
+            straight, loader(4)
+        )
+
+    first = trainer(tmp_path / "b", callbacks=[LocalLearning()], max_epochs=1)
+    with pytest.warns(UserWarning, match="no optimizer"):
+        first.fit(interrupted, loader(4))
+    path = tmp_path / "epoch1.ckpt"
+    first.save_checkpoint(path)
+
+    resumed_model = NoisySTDPNet()  # fresh weights: everything must come from the checkpoint
+    callback_resumed = LocalLearning()
+    with pytest.warns(UserWarning, match="no optimizer"):
+        trainer(tmp_path / "c", callbacks=[callback_resumed], max_epochs=2).fit(
+            resumed_model, loader(4), ckpt_path=path
+        )
+
+    torch.testing.assert_close(
+        resumed_model.layer.connection.weight, straight.layer.connection.weight, rtol=0, atol=1e-6
+    )
+    torch.testing.assert_close(
+        resumed_model.layer.neuron.adaptation, straight.layer.neuron.adaptation, rtol=0, atol=1e-6
+    )
+    assert callback_resumed.steps == callback_straight.steps == 8
+    # Without the generator state the noise differs: the weights would not match.
+    assert not torch.equal(interrupted.layer.connection.weight, straight.layer.connection.weight)
+
+
+def test_local_rule_and_gradient_descent_in_one_model(tmp_path: Path) -> None:
+    model = MixedNet()
+    reference = copy.deepcopy(model)
+    assert model.uses_gradients
+    data = DataLoader(SpikeTrains(size=8), batch_size=4, shuffle=False)
+    trainer(tmp_path, callbacks=[LocalLearning()]).fit(model, data)
+
+    # The plain loop: BPTT through the readout with SGD, STDP on the hidden layer.
+    optimizer = torch.optim.SGD([reference.readout.connection.weight], lr=0.5)
+    reference.train()
+    for x, y in data:
+        outputs = reference(x)
+        loss = torch.nn.functional.cross_entropy(outputs.sum(0), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        updater_for(reference.hidden.connection).apply()
+
+    assert not torch.equal(model.readout.connection.weight, MixedNet().readout.connection.weight)
+    torch.testing.assert_close(model.readout.connection.weight, reference.readout.connection.weight)
+    torch.testing.assert_close(model.hidden.connection.weight, reference.hidden.connection.weight)
