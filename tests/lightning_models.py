@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
+from lightning.pytorch import callbacks as pl_callbacks
+import torch.distributed as dist
+from torch.utils.data import Dataset, Sampler
 
 from inferno_lightning import SpikingModule
 from inferno_lightning.learn import STDP, Normalize, updater_for
@@ -143,3 +145,46 @@ class MixedNet(SpikingModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self.readout.connection.weight], lr=self.hparams.lr)
+
+
+class SaveRankState(pl_callbacks.Callback):
+    """Writes each rank's parameters, adaptation and last per-sample voltages to ``folder``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def on_fit_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+        state = {
+            name: tensor.detach().clone()
+            for name, tensor in pl_module.state_dict().items()
+            if isinstance(tensor, torch.Tensor)
+        }
+        for name, module in pl_module.named_modules():
+            if hasattr(module, "voltage") and hasattr(module, "state_names"):
+                state[f"{name}.voltage"] = module.voltage.detach().clone()
+        torch.save(state, f"{self.folder}/rank{trainer.global_rank}.pt")
+
+
+class RankInterleaved(Sampler):
+    """Rank ``r`` of ``N`` reads samples ``r, r + N, r + 2N, ...`` in order (rank read at iteration).
+
+    Lightning's automatic DistributedSampler always shuffles training data; the
+    equivalence tests need each global batch to hold the same samples as one
+    process's batch.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def _rank_world(self) -> tuple[int, int]:
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def __iter__(self):
+        rank, world = self._rank_world()
+        return iter(range(rank, self.size, world))
+
+    def __len__(self) -> int:
+        rank, world = self._rank_world()
+        return len(range(rank, self.size, world))

@@ -124,6 +124,10 @@ class SpikingModule(pl.LightningModule):
         self.configure_network()
         self.configure_rules()
         self.configure_metrics()
+        if not self.uses_gradients:
+            # No loss to minimise: Lightning need not (and under DDP cannot) run an optimizer
+            # loop whose training_step returns None.
+            self.automatic_optimization = False
 
     # ----------------------------------------------------------------- template
     def configure_network(self) -> None:

@@ -1,0 +1,119 @@
+"""Multi-device equivalence (DESIGN.md invariants 1 and 4) with 2 CPU ranks over gloo.
+
+Spawn-based, with a short process-group timeout; Lightning picks a free port.
+The environment variables the launcher sets are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from inferno_lightning import LocalLearning, LocalLearningDDPStrategy
+
+from .lightning_models import MixedNet, RankInterleaved, SaveRankState, SpikeTrains, STDPNet
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def options(tmp_path: Path, **kwargs) -> dict:
+    base = dict(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, default_root_dir=tmp_path, max_epochs=1,
+        use_distributed_sampler=False,
+    )  # fmt: skip
+    base.update(kwargs)
+    return base
+
+
+def spawn_strategy() -> LocalLearningDDPStrategy:
+    return LocalLearningDDPStrategy(
+        start_method="spawn", process_group_backend="gloo", timeout=timedelta(seconds=60)
+    )
+
+
+def test_registered_names_resolve_to_the_local_learning_strategy() -> None:
+    for name, method in [("ddp_local", "popen"), ("ddp_local_spawn", "spawn"),
+                         ("ddp_local_notebook", "fork")]:  # fmt: skip
+        trainer = pl.Trainer(accelerator="cpu", devices=2, strategy=name, logger=False)
+        assert isinstance(trainer.strategy, LocalLearningDDPStrategy)
+        assert trainer.strategy._start_method == method
+        assert trainer.strategy._ddp_kwargs["broadcast_buffers"] is False
+    with pytest.raises(ValueError, match="broadcast_buffers must be False"):
+        LocalLearningDDPStrategy(broadcast_buffers=True)
+
+
+def test_two_ranks_equal_one_process_with_double_batch(tmp_path: Path) -> None:
+    model = STDPNet()
+    reference = copy.deepcopy(model)
+    initial = model.layer.connection.weight.detach().clone()
+    data = SpikeTrains(size=16)
+
+    with pytest.warns(UserWarning, match="no optimizer"):
+        pl.Trainer(devices=1, callbacks=[LocalLearning()], **options(tmp_path / "one")).fit(
+            reference, DataLoader(data, batch_size=8)
+        )
+
+    pl.Trainer(
+        devices=2, strategy=spawn_strategy(),
+        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))], **options(tmp_path / "two"),
+    ).fit(model, DataLoader(data, batch_size=4, sampler=RankInterleaved(16)))  # fmt: skip
+
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    weight_key = "layer.connections.connection.weight"
+    theta_key = "layer.neurons.neuron.adaptation"
+    # Every replica identical, and equal to one process with the whole batch.
+    assert torch.equal(rank0[weight_key], rank1[weight_key])
+    assert torch.equal(rank0[theta_key], rank1[theta_key])
+    assert not torch.equal(rank0[weight_key], initial)
+    torch.testing.assert_close(
+        rank0[weight_key], reference.layer.connection.weight.detach(), rtol=0, atol=1e-5
+    )
+    torch.testing.assert_close(
+        rank0[theta_key], reference.layer.neuron.adaptation, rtol=0, atol=1e-5
+    )
+    # Per-sample state stays on its rank: the DistributedSampler gives rank r the samples
+    # r, r + 2, ... of each global batch; their last voltages match the reference's rows.
+    voltage = "layer.neurons.neuron.voltage"
+    reference_voltage = reference.layer.neuron.voltage
+    torch.testing.assert_close(rank0[voltage], reference_voltage[0::2], rtol=0, atol=1e-4)
+    torch.testing.assert_close(rank1[voltage], reference_voltage[1::2], rtol=0, atol=1e-4)
+    assert not torch.equal(rank0[voltage], rank1[voltage])
+
+
+def test_gradient_and_local_learning_under_ddp_equal_one_process(tmp_path: Path) -> None:
+    model = MixedNet()
+    reference = copy.deepcopy(model)
+    data = SpikeTrains(size=8)
+    pl.Trainer(devices=1, callbacks=[LocalLearning()], **options(tmp_path / "one")).fit(
+        reference, DataLoader(data, batch_size=4)
+    )
+    pl.Trainer(
+        devices=2, strategy=spawn_strategy(),
+        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))], **options(tmp_path / "two"),
+    ).fit(model, DataLoader(data, batch_size=2, sampler=RankInterleaved(8)))  # fmt: skip
+
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    for key, expected in [
+        ("readout.connections.connection.weight", reference.readout.connection.weight),
+        ("hidden.connections.connection.weight", reference.hidden.connection.weight),
+    ]:
+        assert torch.equal(rank0[key], rank1[key]), key
+        torch.testing.assert_close(rank0[key], expected.detach(), rtol=0, atol=1e-5)
