@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(PY) -m inferno_lightning.demo
 
 test: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest
 
 lint: $(STAMP)

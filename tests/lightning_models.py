@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from lightning.pytorch import callbacks as pl_callbacks
 import torch.distributed as dist
+from lightning.pytorch import callbacks as pl_callbacks
 from torch.utils.data import Dataset, Sampler
 
 from inferno_lightning import SpikingModule

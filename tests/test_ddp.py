@@ -117,3 +117,58 @@ def test_gradient_and_local_learning_under_ddp_equal_one_process(tmp_path: Path)
     ]:
         assert torch.equal(rank0[key], rank1[key]), key
         torch.testing.assert_close(rank0[key], expected.detach(), rtol=0, atol=1e-5)
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+import lightning.pytorch as pl
+from datetime import timedelta
+from torch.utils.data import DataLoader
+from inferno_lightning import LocalLearning, LocalLearningDDPStrategy
+from tests.lightning_models import RankInterleaved, SaveRankState, SpikeTrains, STDPNet
+
+if __name__ == "__main__":
+    strategy = LocalLearningDDPStrategy(start_method={method!r}, process_group_backend="gloo",
+                                        timeout=timedelta(seconds=60))
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy=strategy, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, max_epochs=1, use_distributed_sampler=False,
+                         callbacks=[LocalLearning(), SaveRankState({folder!r})])
+    trainer.fit(STDPNet(), DataLoader(SpikeTrains(size=8), batch_size=2, sampler=RankInterleaved(8)))
+"""
+
+
+@pytest.mark.parametrize("method", ["popen", "fork"])
+def test_script_and_notebook_launchers(tmp_path: Path, method: str) -> None:
+    # popen is how `strategy="ddp_local"` scripts run (the script is launched again per rank);
+    # fork is `ddp_local_notebook`. Both run in a child process, never inside pytest itself.
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT.format(root=root, method=method, folder=str(tmp_path)))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MASTER_", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK"))
+    }
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    reference = STDPNet()
+    with pytest.warns(UserWarning, match="no optimizer"):
+        pl.Trainer(devices=1, callbacks=[LocalLearning()], **options(tmp_path / "one")).fit(
+            reference, DataLoader(SpikeTrains(size=8), batch_size=4)
+        )
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    key = "layer.connections.connection.weight"
+    assert torch.equal(rank0[key], rank1[key])
+    torch.testing.assert_close(
+        rank0[key], reference.layer.connection.weight.detach(), rtol=0, atol=1e-5
+    )

@@ -24,9 +24,9 @@ _LIGHTNING_FACE = {
 __all__ = ["__version__", *_LIGHTNING_FACE]
 
 if TYPE_CHECKING:
-    from .callbacks import LocalLearning
-    from .module import SpikingModule
-    from .strategies import LocalLearningDDPStrategy
+    from .callbacks import LocalLearning as LocalLearning
+    from .module import SpikingModule as SpikingModule
+    from .strategies import LocalLearningDDPStrategy as LocalLearningDDPStrategy
 
 
 def __getattr__(name: str) -> Any:

@@ -42,13 +42,17 @@ def as_shape(name: str, shape: int | Sequence[int]) -> tuple[int, ...]:
         ValueError: a dimension is not positive.
     """
     if isinstance(shape, bool):
-        raise TypeError(f"{name} must be a positive int or a sequence of positive ints, got {shape!r}")
+        raise TypeError(
+            f"{name} must be a positive int or a sequence of positive ints, got {shape!r}"
+        )
     if isinstance(shape, int):
         dims: tuple = (shape,)
     elif isinstance(shape, torch.Size | Sequence) and not isinstance(shape, str):
         dims = tuple(shape)
     else:
-        raise TypeError(f"{name} must be a positive int or a sequence of positive ints, got {shape!r}")
+        raise TypeError(
+            f"{name} must be a positive int or a sequence of positive ints, got {shape!r}"
+        )
     if len(dims) == 0:
         raise ValueError(f"{name} must have at least one dimension, got {shape!r}")
     for d in dims:
@@ -202,7 +206,9 @@ def check_input(
         ValueError: wrong shape, wrong batch size, or non-finite values.
     """
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, {_dims(shape)}), got {type(tensor).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (batch, {_dims(shape)}), got {type(tensor).__name__}"
+        )
     if tensor.dim() != len(shape) + 1 or tuple(tensor.shape[1:]) != shape:
         raise ValueError(
             f"{name} must have shape (batch, {_dims(shape)}), got {tuple(tensor.shape)}"

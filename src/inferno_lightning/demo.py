@@ -68,7 +68,9 @@ def _f_i_curve() -> None:
             count += spikes
             for i in spikes[:, 0].nonzero().flatten().tolist():
                 spike_steps[i].append(t)
-    print("1. LIF f-I curve (tau 20 ms, R 1 MOhm, threshold 15 mV above reset, refractory 2 ms, dt 0.1 ms)")
+    print(
+        "1. LIF f-I curve (tau 20 ms, R 1 MOhm, threshold 15 mV above reset, refractory 2 ms, dt 0.1 ms)"
+    )
     print(f"   {'current (nA)':>12} {'measured (Hz)':>14} {'closed form (Hz)':>17}")
     for i, current in enumerate(currents.tolist()):
         # The rate of the regular firing after the first spike: spikes per interval.

@@ -108,7 +108,9 @@ class SpikingModule(pl.LightningModule):
         super().__init__()
         self.step_time = float(positive("step_time", step_time, "ms"))
         if time_dim not in (0, 1):
-            raise ValueError(f"time_dim must be 0 (T, batch, ...) or 1 (batch, T, ...), got {time_dim!r}")
+            raise ValueError(
+                f"time_dim must be 0 (T, batch, ...) or 1 (batch, T, ...), got {time_dim!r}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.time_dim = time_dim

@@ -61,7 +61,10 @@ def test_layer_sums_connections_feeding_one_group(device: torch.device) -> None:
 @pytest.mark.parametrize(("mode", "value"), [("mean", 2.0), ("max", 3.0), ("min", 1.0)])
 def test_layer_combine_modes(mode: str, value: float) -> None:
     layer = Layer(
-        connections={"a": dense(1, 1, torch.tensor([[1.0]])), "b": dense(1, 1, torch.tensor([[3.0]]))},
+        connections={
+            "a": dense(1, 1, torch.tensor([[1.0]])),
+            "b": dense(1, 1, torch.tensor([[3.0]])),
+        },
         neurons={"n": lif(1)},
         wiring={"a": "n", "b": "n"},
         combine=mode,
@@ -77,7 +80,10 @@ def _negate_b(currents: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def test_layer_combine_callable() -> None:
     layer = Layer(
-        connections={"a": dense(1, 1, torch.tensor([[5.0]])), "b": dense(1, 1, torch.tensor([[2.0]]))},
+        connections={
+            "a": dense(1, 1, torch.tensor([[5.0]])),
+            "b": dense(1, 1, torch.tensor([[2.0]])),
+        },
         neurons={"n": lif(1)},
         wiring={"a": "n", "b": "n"},
         combine={"n": _negate_b},
@@ -173,9 +179,7 @@ def test_wiring_errors_name_the_problem() -> None:
 
 
 def test_forward_input_errors() -> None:
-    layer = Layer(
-        {"a": dense(2, 2), "b": dense(2, 2)}, {"n": lif(2)}, {"a": "n", "b": "n"}
-    )
+    layer = Layer({"a": dense(2, 2), "b": dense(2, 2)}, {"n": lif(2)}, {"a": "n", "b": "n"})
     with pytest.raises(ValueError, match="mapping from connection name"):
         layer(torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"missing \['b'\]"):

@@ -167,10 +167,14 @@ class Layer(nn.Module):
                 raise TypeError(f"neurons[{name!r}] must be a Neuron, got {type(group).__name__}")
         unwired = set(connections) - set(wiring)
         if unwired:
-            raise ValueError(f"wiring must give a neuron group for every connection; missing {sorted(unwired)}")
+            raise ValueError(
+                f"wiring must give a neuron group for every connection; missing {sorted(unwired)}"
+            )
         for cname, nname in wiring.items():
             if cname not in connections:
-                raise ValueError(f"wiring names unknown connection {cname!r}; known: {sorted(connections)}")
+                raise ValueError(
+                    f"wiring names unknown connection {cname!r}; known: {sorted(connections)}"
+                )
             if nname not in neurons:
                 raise ValueError(
                     f"wiring[{cname!r}] names unknown neuron group {nname!r}; known: {sorted(neurons)}"
@@ -188,7 +192,9 @@ class Layer(nn.Module):
                 )
         unfed = set(neurons) - set(wiring.values())
         if unfed:
-            raise ValueError(f"every neuron group must be fed by a connection; unfed: {sorted(unfed)}")
+            raise ValueError(
+                f"every neuron group must be fed by a connection; unfed: {sorted(unfed)}"
+            )
 
         if isinstance(combine, Mapping):
             unknown = set(combine) - set(neurons)
@@ -199,9 +205,15 @@ class Layer(nn.Module):
             combiners = {n: combine for n in neurons}
         for n, c in combiners.items():
             if isinstance(c, str):
-                check_choice(f"combine[{n!r}]" if isinstance(combine, Mapping) else "combine", c, COMBINATIONS)
+                check_choice(
+                    f"combine[{n!r}]" if isinstance(combine, Mapping) else "combine",
+                    c,
+                    COMBINATIONS,
+                )
             elif not callable(c):
-                raise TypeError(f"combine must be one of {list(COMBINATIONS)} or a callable, got {c!r}")
+                raise TypeError(
+                    f"combine must be one of {list(COMBINATIONS)} or a callable, got {c!r}"
+                )
 
         self.connections = nn.ModuleDict(dict(connections))
         self.neurons = nn.ModuleDict(dict(neurons))
@@ -225,7 +237,9 @@ class Layer(nn.Module):
             ValueError: unknown connection, or ``neuron`` is not the group it feeds.
         """
         if connection not in self._wiring:
-            raise ValueError(f"connection must be one of {sorted(self._wiring)}, got {connection!r}")
+            raise ValueError(
+                f"connection must be one of {sorted(self._wiring)}, got {connection!r}"
+            )
         target = self._wiring[connection]
         if neuron is not None and neuron != target:
             raise ValueError(
@@ -272,7 +286,9 @@ class Layer(nn.Module):
         for nname, feeders in self._feeds.items():
             currents = {c: self.connections[c](inputs[c]) for c in feeders}
             how = self._combine[nname]
-            current = _combine(how, list(currents.values())) if isinstance(how, str) else how(currents)
+            current = (
+                _combine(how, list(currents.values())) if isinstance(how, str) else how(currents)
+            )
             outputs[nname] = self.neurons[nname](current)
         return outputs
 
