@@ -1,7 +1,5 @@
-# One virtual environment per clone, built from pyproject.toml.
-# PIP_FIND_LINKS is cleared so that pip resolves torch and torchvision together
-# from the package index (a locally provided CPU-only torch wheel has no
-# matching torchvision, and torchvision then fails at import).
+# One virtual environment per clone, built from pyproject.toml; pip resolves
+# torch and torchvision together from the package index (see pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,8 +9,8 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	PIP_FIND_LINKS= $(PY) -m pip install --upgrade pip
-	PIP_FIND_LINKS= $(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
