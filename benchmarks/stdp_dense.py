@@ -1,0 +1,106 @@
+"""W2: pair STDP on a dense connection, ours against a hand-written PyTorch loop.
+
+784 Poisson inputs -> 400 LIF neurons, pair STDP with cumulative traces,
+updates applied every step (soft bounds), 250 steps, batch 1 and 16.
+
+    .venv/bin/python benchmarks/stdp_dense.py [--repeats 5] [--threads 2]
+
+Prints the median and spread of the time per simulation step for each
+implementation and the ratio ours / reference, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from inferno_lightning.learn import STDP, updater_for
+from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
+
+N_IN, N_OUT, STEPS, DT = 784, 400, 250, 1.0
+TAU, REST, THRESH, REFRAC = 20.0, -65.0, -52.0, 2.0
+TC_TRACE, LR_POST, LR_PRE, W_MAX = 20.0, 1e-2, 1e-4, 1.0
+
+
+def reference(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The straightforward loop a researcher would write (exact LIF, traces, soft-bounded STDP)."""
+    batch = inputs.shape[1]
+    w = weight.clone()
+    v = torch.full((batch, N_OUT), REST)
+    refrac = torch.zeros(batch, N_OUT)
+    x_pre = torch.zeros(batch, N_IN)
+    x_post = torch.zeros(batch, N_OUT)
+    decay = math.exp(-DT / TAU)
+    trace_decay = math.exp(-DT / TC_TRACE)
+    for t in range(inputs.shape[0]):
+        pre = inputs[t]
+        current = pre @ w.T  # DeltaCurrent: 1 nA per spike for dt = 1 ms
+        refrac = (refrac - DT).clamp_(min=0)
+        held = refrac > 0
+        v_new = REST + (v - REST) * decay + current * (1 - decay)
+        v = torch.where(held, v, v_new)
+        post = (v >= THRESH).float()
+        v = torch.where(post > 0, torch.full_like(v, REST), v)
+        refrac = torch.where(post > 0, torch.full_like(refrac, REFRAC), refrac)
+        x_pre = x_pre * trace_decay + pre
+        x_post = x_post * trace_decay + post
+        ltp = LR_POST * (post.T @ x_pre) / batch
+        ltd = LR_PRE * (x_post.T @ pre) / batch
+        w += ltp * (W_MAX - w) - ltd * w
+    return w
+
+
+def ours(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    connection = LinearDense(N_IN, N_OUT, synapse=DeltaCurrent(N_IN, DT), weight_init=weight)
+    layer = Serial(connection, LIF(N_OUT, DT, time_constant=TAU, thresh_v=THRESH, refrac_t=REFRAC))
+    updater = updater_for(connection)
+    updater.add("weight", bound="soft", w_min=0.0, w_max=W_MAX)
+    stdp = STDP(lr_post=LR_POST, lr_pre=LR_PRE, tc_post=TC_TRACE, tc_pre=TC_TRACE)
+    stdp.register(layer.cell())
+    for t in range(inputs.shape[0]):
+        layer(inputs[t])
+        stdp()
+        updater.apply()
+    return connection.weight.detach()
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    with torch.no_grad():
+        fn(*args)
+    return (time.perf_counter() - start) / STEPS * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.rand(N_OUT, N_IN, generator=generator) * 0.3
+    print(f"W2 STDP dense {N_IN}->{N_OUT}, {STEPS} steps, {args.threads} threads, ms per step")
+    print(f"{'batch':>5} {'reference':>18} {'ours':>18} {'ours/ref':>9}")
+    for batch in (1, 16):
+        inputs = (torch.rand(STEPS, batch, N_IN, generator=generator) < 0.03).float()
+        # Same computation: the final weights agree.
+        with torch.no_grad():
+            difference = (reference(inputs, weight) - ours(inputs, weight)).abs().max().item()
+        ref_times, our_times = [], []
+        for _ in range(args.repeats):
+            ref_times.append(timed(reference, inputs, weight))
+            our_times.append(timed(ours, inputs, weight))
+        ref, our = statistics.median(ref_times), statistics.median(our_times)
+        spread = lambda xs: (max(xs) - min(xs)) / 2  # noqa: E731
+        print(
+            f"{batch:>5} {ref:>10.3f} ± {spread(ref_times):<5.3f} {our:>10.3f} ± "
+            f"{spread(our_times):<5.3f} {our / ref:>9.2f}   (max |Δw| {difference:.1e})"
+        )
+
+
+if __name__ == "__main__":
+    main()
