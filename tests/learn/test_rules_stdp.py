@@ -407,3 +407,43 @@ def test_triplet_conv2d_matches_reference() -> None:
                             "cumulative",
                         )
     torch.testing.assert_close(conv.weight.detach(), expected.mean(0).float())
+
+
+@pytest.mark.parametrize("mode", ["cumulative", "nearest"])
+def test_delayed_conv2d_pairs_each_kernel_entrys_delayed_spikes(mode: str) -> None:
+    """Kernel entry (o, c, i, j) pairs, at each output position, the presynaptic train of its
+    pixel shifted by delay[o, c, i, j] (whole steps; padding never spikes)."""
+    delays = torch.tensor([[[[0.0, 2.0], [1.0, 0.0]]], [[[1.0, 0.0], [2.0, 1.0]]]])  # (2, 1, 2, 2)
+    conv = Conv2d(
+        (1, 3, 3),
+        2,
+        2,
+        synapse=DeltaCurrent((1, 3, 3), 1.0),
+        padding=1,
+        weight_init=0.0,
+        delay=delays,
+    )
+    layer = make_layer(conv)
+    rule = STDP(**HYPER, trace_mode=mode)
+    rule.register(layer.cell())
+    # output: 2 filters x 4x4 positions, a fixed sparse random train
+    post = (torch.rand(5, 2, 2, 4, 4, generator=torch.Generator().manual_seed(3)) < 0.2).float()
+    drive(layer, rule, CONV_PRE, post)
+    updater_for(conv).apply()
+    steps = CONV_PRE.shape[0]
+    padded = F.pad(CONV_PRE, (1, 1, 1, 1))
+    dw = torch.zeros(2, 2, 1, 2, 2, dtype=torch.float64)
+    for b in range(2):
+        for o in range(2):
+            for ki in range(2):
+                for kj in range(2):
+                    d = int(delays[o, 0, ki, kj])
+                    for y in range(4):
+                        for x in range(4):
+                            seen = padded[:, b, 0, y + ki, x + kj]
+                            seen = torch.cat([torch.zeros(d), seen[: steps - d]])
+                            dw[b, o, 0, ki, kj] += pair_dw(
+                                seen, post[:, b, o, y, x], mode=mode, **HYPER
+                            )
+    assert dw.abs().sum() > 0
+    torch.testing.assert_close(conv.weight.detach(), dw.mean(0).float())

@@ -426,8 +426,16 @@ def test_bad_construction_names_the_argument() -> None:
         LinearDirect(4, synapse=DeltaCurrent(4, 1.0), delay=-1.0)
     with pytest.raises(ValueError, match="max_delay must be at least the largest delay"):
         LinearDense(4, 2, synapse=DeltaCurrent(4, 1.0), delay=2.0, max_delay=1.0)
-    with pytest.raises(ValueError, match="delay must be None: Conv2d does not support"):
-        Conv2d((1, 4, 4), 2, 3, synapse=DeltaCurrent((1, 4, 4), 1.0), delay=1.0)
+    with pytest.raises(ValueError, match="delay must be non-negative"):
+        Conv2d((1, 4, 4), 2, 3, synapse=DeltaCurrent((1, 4, 4), 1.0), delay=-1.0)
+    with pytest.raises(ValueError, match="delay must be non-negative"):
+        delay = torch.zeros(2, 1, 3, 3)
+        delay[1, 0, 2, 0] = -0.5
+        Conv2d((1, 4, 4), 2, 3, synapse=DeltaCurrent((1, 4, 4), 1.0), delay=delay)
+    with pytest.raises(ValueError, match=r"delay must be a float or a tensor broadcastable"):
+        Conv2d((1, 4, 4), 2, 3, synapse=DeltaCurrent((1, 4, 4), 1.0), delay=torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match="max_delay must be at least the largest delay"):
+        Conv2d((1, 4, 4), 2, 3, synapse=DeltaCurrent((1, 4, 4), 1.0), delay=2.0, max_delay=1.0)
     with pytest.raises(ValueError, match="groups must divide"):
         Conv2d((3, 4, 4), 2, 3, synapse=DeltaCurrent((3, 4, 4), 1.0), groups=2)
     with pytest.raises(ValueError, match="kernel_size .* does not fit"):
@@ -454,3 +462,269 @@ def test_bad_inputs_raise_before_any_state_changes(bad: torch.Tensor, message: s
         conn(bad)
     for name, value in before.items():
         assert torch.equal(getattr(syn, name), value), name
+
+
+# delayed Conv2d
+
+# in (4, 5, 5), 4 filters, kernel (2, 3): every CONV_CASES geometry fits
+CONV_IN = (4, 5, 5)
+
+
+def _delayed_conv(geometry: dict, delay, synapse: dict | None = None, **kwargs) -> Conv2d:
+    return Conv2d(
+        CONV_IN,
+        4,
+        (2, 3),
+        synapse=_exp(CONV_IN, **(synapse or {})),
+        delay=delay,
+        **kwargs,
+        **geometry,
+    )
+
+
+def _conv_weight_shape(geometry: dict) -> tuple[int, ...]:
+    return (4, CONV_IN[0] // geometry["groups"], 2, 3)
+
+
+def _patches_by_loops(conn: Conv2d, geometry: dict, delayed) -> torch.Tensor:
+    """``(batch, O, K, kH, kW, L)`` by loops over (o, c, i, j) and the output positions:
+    ``delayed(o, c, i, j)`` is the input ``(batch, C, H, W)`` that entry sees."""
+    sy, sx = _pair(geometry["stride"])
+    py, px = _pair(geometry["padding"])
+    dy, dx = _pair(geometry["dilation"])
+    n_out, per_group, kh, kw = conn.weight.shape
+    _, height, width = conn.input_shape
+    _, ho, wo = conn.output_shape
+    out_per_group = n_out // geometry["groups"]
+    entries = []
+    for o in range(n_out):
+        for c in range(per_group):
+            channel = (o // out_per_group) * per_group + c
+            for i in range(kh):
+                for j in range(kw):
+                    image = delayed(o, c, i, j)[:, channel]
+                    values = []
+                    for y in range(ho):
+                        for x in range(wo):
+                            yy, xx = y * sy + i * dy - py, x * sx + j * dx - px
+                            inside = 0 <= yy < height and 0 <= xx < width
+                            values.append(
+                                image[:, yy, xx] if inside else torch.zeros_like(image[:, 0, 0])
+                            )
+                    entries.append(torch.stack(values, -1))
+    return torch.stack(entries, 1).view(-1, n_out, per_group, kh, kw, ho * wo)
+
+
+def _past(history: list[torch.Tensor], t: int, delay) -> torch.Tensor:
+    """The input ``delay`` ms (dt = 1) before step ``t``, linear between steps, 0 before step 0;
+    differentiable in ``delay`` when it is a tensor."""
+    value = float(delay.detach()) if isinstance(delay, torch.Tensor) else float(delay)
+    lo = math.floor(value)
+
+    def at(k: int) -> torch.Tensor:
+        return history[t - k] if t - k >= 0 else torch.zeros_like(history[0])
+
+    if value == lo:
+        return at(lo)
+    fraction = delay - lo
+    return (1 - fraction) * at(lo) + fraction * at(lo + 1)
+
+
+@pytest.mark.parametrize("geometry", CONV_CASES)
+def test_delayed_conv2d_is_the_delayed_sum_by_loops(geometry: dict, device: torch.device) -> None:
+    """y[b, o, p] = sum_{c,i,j} W[o,c,i,j] I[b, c, p s + (i, j) d - pad](t - delay[o,c,i,j]) + b_o,
+    with heterogeneous whole-step delays and one of 1.5 ms (linear interpolation)."""
+    bias = torch.randn(4, generator=GEN)
+    delay = torch.randint(0, 4, _conv_weight_shape(geometry), generator=GEN).float()
+    delay[-1, 0, 1, 2] = 1.5
+    conn = _delayed_conv(geometry, delay, bias=bias).to(device)
+    assert conn.max_delay == 3.0 and conn.synapse.history_length == 4
+    spikes = _spikes(6, 2, *CONV_IN, p=0.4)
+    currents, trains = [], []
+    with torch.no_grad():
+        for t in range(6):
+            out = conn(spikes[t].to(device)).cpu()
+            currents.append(conn.synapse.current.cpu().clone())
+            trains.append(spikes[t])
+            if t not in (1, 5):  # before the history has filled, and after
+                continue
+            syn = _patches_by_loops(
+                conn, geometry, lambda o, c, i, j, t=t: _past(currents, t, float(delay[o, c, i, j]))
+            )
+            expected = (syn * conn.weight.cpu().unsqueeze(-1)).sum((2, 3, 4))
+            expected = expected.view(2, *conn.output_shape) + bias.view(-1, 1, 1)
+            assert torch.allclose(out, expected, atol=1e-5), t
+            assert torch.allclose(conn.syncurrent.cpu(), syn, atol=1e-6), t
+            # spikes are never blended: the nearest step, a tie (1.5) to the earlier one (2 back)
+            nearest = _patches_by_loops(
+                conn,
+                geometry,
+                lambda o, c, i, j, t=t: _past(
+                    trains, t, math.floor(float(delay[o, c, i, j]) + 0.5)
+                ),
+            )
+            assert conn.synspike.dtype == torch.bool
+            assert torch.equal(conn.synspike.cpu(), nearest.bool()), t
+    assert conn.synspike.shape == (2, *conn.weight.shape, conn.positions)
+
+
+@pytest.mark.parametrize("geometry", CONV_CASES)
+def test_conv2d_with_zero_delays_equals_functional_conv2d(geometry: dict) -> None:
+    conn = _delayed_conv(geometry, 0.0)
+    assert conn.delayed and conn.synapse.history_length == 1
+    post = torch.rand(2, *conn.output_shape, generator=GEN)
+    with torch.no_grad():
+        for s in _spikes(3, 2, *CONV_IN):
+            out = conn(s)
+            expected = F.conv2d(conn.synapse.current, conn.weight, **geometry)
+            assert torch.allclose(out, expected, atol=1e-5)
+            # the synaptic layout is the undelayed one: patches of this step's input
+            assert torch.equal(conn.synspike, conn.like_synaptic(s).bool())
+            assert torch.allclose(conn.syncurrent, conn.like_synaptic(conn.synapse.current))
+    undelayed = Conv2d(CONV_IN, 4, (2, 3), synapse=_exp(CONV_IN), **geometry)
+    expected = undelayed.correlate(post, s, "sum")
+    assert torch.allclose(conn.correlate(post, conn.synspike, "sum"), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["previous", "nearest", "linear"])
+def test_delayed_conv2d_reads_as_the_synapse_reads(mode: str) -> None:
+    """Every interp_mode, fractional delays, and a delay past the history with overbound
+    values: each kernel entry sees what the synapse's own current_at / spike_at return
+    (0 on padding)."""
+    geometry = CONV_CASES[3]  # padding, dilation, groups
+    delay = torch.rand(_conv_weight_shape(geometry), generator=GEN) * 3
+    conn = _delayed_conv(
+        geometry,
+        delay,
+        synapse=dict(interp_mode=mode, current_overbound=-7.0, spike_overbound=True),
+        max_delay=3.0,
+    )
+    with torch.no_grad():
+        conn.delay[0, 0, 1, 1] = 9.0  # learned past max_delay
+        for s in _spikes(5, 2, *CONV_IN):
+            out = conn(s)
+    syn = conn.synapse
+
+    def read(at):
+        return lambda o, c, i, j: at(
+            torch.full((*CONV_IN, 1), float(conn.delay[o, c, i, j].detach()))
+        )[..., 0]
+
+    current = _patches_by_loops(conn, geometry, read(syn.current_at))
+    spike = _patches_by_loops(conn, geometry, read(syn.spike_at))
+    assert torch.allclose(conn.syncurrent, current, atol=1e-6)
+    assert torch.equal(conn.synspike, spike)
+    expected = (current * conn.weight.detach().unsqueeze(-1)).sum((2, 3, 4))
+    assert torch.allclose(out, expected.view_as(out), atol=1e-5)
+    # the overbound entry reads the fill value inside the image and 0 on the padding
+    assert set(current[:, 0, 0, 1, 1].unique().tolist()) == {0.0, -7.0}
+
+
+def test_delayed_conv2d_gradients_reach_weight_and_delay() -> None:
+    geometry = dict(stride=1, padding=1, dilation=1, groups=2)
+    shape = (2, 4, 4)
+    delay = torch.rand(2, 1, 2, 2, generator=GEN) * 2.5 + 0.25  # fractional: linear reads
+    conn = Conv2d(shape, 2, 2, synapse=_exp(shape), delay=delay, max_delay=3.0, **geometry)
+    weight = conn.weight.detach().clone().requires_grad_(True)
+    reference_delay = delay.clone().requires_grad_(True)
+    spikes = _spikes(4, 2, *shape)
+    loss = sum((conn(s) ** 2).sum() for s in spikes)
+    loss.backward()
+    currents, reference = [], 0.0
+    decay, current = math.exp(-1 / 3), torch.zeros(2, *shape)
+    for t, s in enumerate(spikes):
+        current = current * decay + s / 3
+        currents.append(current)
+        syn = _patches_by_loops(
+            conn, geometry, lambda o, c, i, j, t=t: _past(currents, t, reference_delay[o, c, i, j])
+        )
+        reference = reference + ((syn * weight.unsqueeze(-1)).sum((2, 3, 4)) ** 2).sum()
+    reference.backward()
+    assert torch.allclose(loss, reference.detach(), rtol=1e-5)
+    assert conn.weight.grad.abs().sum() > 0 and conn.delay.grad.abs().sum() > 0
+    assert torch.allclose(conn.weight.grad, weight.grad, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(conn.delay.grad, reference_delay.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("geometry", [CONV_CASES[1], CONV_CASES[2]])
+def test_correlate_delayed_conv2d_against_brute_force(geometry: dict) -> None:
+    conn = _delayed_conv(geometry, 1.0)
+    post = torch.rand(2, *conn.output_shape, generator=GEN)
+    pre = torch.rand(2, *conn.weight.shape, conn.positions, generator=GEN)
+    expected = torch.zeros(2, *conn.weight.shape)
+    n_out, per_group, kh, kw = conn.weight.shape
+    for o in range(n_out):
+        for c in range(per_group):
+            for i in range(kh):
+                for j in range(kw):
+                    for position in range(conn.positions):
+                        y, x = divmod(position, conn.output_shape[2])
+                        expected[:, o, c, i, j] += post[:, o, y, x] * pre[:, o, c, i, j, position]
+    _check_reductions(conn, post, pre, expected)
+    receptive = (conn.postsyn_receptive(post) * conn.presyn_receptive(pre)).sum(-1)
+    assert torch.allclose(receptive, expected, atol=1e-5)
+    assert torch.equal(
+        conn.correlate(post > 0.5, pre > 0.5, "sum"),
+        conn.correlate((post > 0.5).float(), (pre > 0.5).float(), "sum"),
+    )
+    # input-layout values laid out like the synapses: the undelayed correlation
+    x = torch.rand(2, *CONV_IN, generator=GEN)
+    assert conn.like_synaptic(x).shape == pre.shape
+    undelayed = _brute_conv(conn, post, x, geometry)
+    assert torch.allclose(conn.correlate(post, conn.like_synaptic(x)), undelayed, atol=1e-5)
+    with pytest.raises(
+        ValueError, match=r"presynaptic must be synaptic-layout values shaped \(batch, 4, "
+    ):
+        conn.correlate(post, x)
+    with pytest.raises(ValueError, match=r"inputs must be input-layout values"):
+        conn.like_synaptic(pre)
+
+
+def test_delayed_conv2d_state_dict_at_batch_4_runs_at_batch_1() -> None:
+    def make() -> Conv2d:
+        return Conv2d(
+            (2, 5, 5),
+            2,
+            3,
+            synapse=_exp((2, 5, 5)),
+            padding=1,
+            bias=True,
+            delay=0.0,
+            max_delay=2.0,
+        )
+
+    conn = make()
+    with torch.no_grad():
+        conn.delay.copy_(torch.rand(conn.delay.shape, generator=GEN) * 2)
+        for s in _spikes(4, 4, 2, 5, 5):
+            conn(s)
+        assert conn.synspike.shape == (4, 2, 2, 3, 3, 25)
+    state = conn.state_dict()
+    assert set(state) == {"weight", "bias", "delay"}  # no per-sample state, no index
+    fresh = make()
+    fresh.load_state_dict(state)
+    conn.reset()
+    x = _spikes(3, 1, 2, 5, 5)
+    with torch.no_grad():
+        for s in x:
+            a, b = conn(s), fresh(s)
+            assert torch.equal(a, b) and a.shape == (1, 2, 5, 5)
+        assert torch.equal(conn.synspike, fresh.synspike)
+        assert conn.synspike.shape == (1, 2, 2, 3, 3, 25)
+
+
+def test_delayed_conv2d_needs_a_history_synapse() -> None:
+    class Plain(DeltaCurrent.__mro__[2]):  # Synapse, not a HistorySynapse
+        delay = 0.0
+        current = spike = None
+
+        def current_at(self, selector):
+            raise NotImplementedError
+
+        spike_at = current_at
+
+        def forward(self, *inputs):
+            return inputs[0]
+
+    with pytest.raises(TypeError, match="synapse must be a HistorySynapse"):
+        Conv2d((1, 4, 4), 2, 3, synapse=Plain((1, 4, 4), 1.0), delay=1.0)

@@ -14,7 +14,8 @@ maps its current :math:`I` (nA) through ``weight`` :math:`W` (and ``bias``
 * :class:`LinearLateral`: :math:`y = I\,(W \odot (1 - \mathbb{1}))^\top + b`
   (all to all except self);
 * :class:`Conv2d`: :math:`y = \operatorname{conv2d}(I, W, b)` with stride,
-  padding, dilation and groups.
+  padding, dilation and groups; with delays each kernel entry
+  :math:`W_{ocij}` reads input channel :math:`c` :math:`d_{ocij}` ms ago.
 
 Weights are initialised by ``weight_init``: ``"uniform"`` (``weight_init_args``
 ``(low, high)``, default :math:`\pm 1/\sqrt{\text{fan in}}`), ``"normal"``
@@ -23,15 +24,17 @@ Weights are initialised by ``weight_init``: ``"uniform"`` (``weight_init_args``
 broadcastable to the weight's shape. Bounds on weights are the learning
 rules' business, not the connection's.
 
-Delays (``delay=``, ms, linear connections only) are a trainable
-``nn.Parameter`` laid out like ``weight``, one per synapse; reads beyond the
-synapse's history (a delay learned past ``max_delay``) are clamped to it, and
-a negative delay reads as 0. Set :attr:`~LinearDense.max_delay` to enlarge the
-history.
+Delays (``delay=``, ms) are a trainable ``nn.Parameter`` laid out like
+``weight``, one per synapse (per kernel entry for :class:`Conv2d`); reads
+beyond the synapse's history (a delay learned past ``max_delay``) are clamped
+to it (or read the synapse's overbound value), and a negative delay reads as
+0. Set :attr:`~LinearDense.max_delay` to enlarge the history.
 
 Learning support (see :class:`~inferno_lightning.neural.base.Connection`):
 presynaptic values are in the *input layout* ``(batch, *input_shape)`` without
-delays and in the *synaptic layout* ``(batch, *weight.shape)`` with them.
+delays and in the *synaptic layout* with them: ``(batch, *weight.shape)`` for
+the linear connections, ``(batch, *weight.shape, L)`` (``L`` output positions)
+for :class:`Conv2d`.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from .._validation import (
     check_choice,
     nonnegative,
 )
+from ..functional.interpolation import read_history
 from .base import Connection, Synapse
+from .synapses import HistorySynapse
 
 __all__ = ["LinearDense", "LinearDirect", "LinearLateral", "Conv2d", "BATCH_REDUCTIONS"]
 
@@ -625,38 +630,83 @@ class Conv2d(_WeightedConnection):
     r"""2-D convolution: :math:`y = \operatorname{conv2d}(I, W, b)`.
 
     As :func:`torch.nn.functional.conv2d` with ``stride``, ``padding``,
-    ``dilation`` and ``groups``. Per-synapse delays are not supported
-    (``delay`` must be ``None``): a delay per weight entry would need the
-    delayed input for every (filter, kernel offset, position), a
-    ``(batch, out_channels, in_channels/groups, kH, kW, L)`` read per step.
+    ``dilation`` and ``groups``. With per-synapse delays :math:`d_{ocij}`
+    (ms, one per weight entry), kernel entry :math:`(i, j)` of filter
+    :math:`o` sees input channel :math:`c` (of the filter's group) as it was
+    :math:`d_{ocij}` ms ago:
+
+    .. math::
+
+        y_{bo}[p](t) = \sum_{c,i,j} W_{ocij}\,
+            I_{bc}\bigl[p\,s + (i, j)\,\delta - \pi\bigr](t - d_{ocij}) + b_o,
+
+    (:math:`s` stride, :math:`\delta` dilation, :math:`\pi` padding; padded
+    positions are 0 at every time), the delayed current read from the
+    synapse's history as :meth:`~inferno_lightning.neural.synapses.HistorySynapse.current_at`
+    reads it (its ``interp_mode``, clamping and ``current_overbound``).
+
+    **Cost with delays.** A delay read is a combination of at most two whole
+    steps of history, so the output is one ``conv2d`` of the last ``S``
+    steps of input, stacked as channels, with weights :math:`W_{ocij}` spread
+    over the steps by the interpolation coefficients: ``S`` times the
+    multiply-adds of the delay-free convolution (``S`` = the synapse's
+    ``history_length``, :math:`\lceil d_\max/\Delta t\rceil + 1`, plus one
+    when the synapse has a ``current_overbound``), and no per-synapse
+    temporary. The synaptic-layout values (:attr:`syncurrent`,
+    :attr:`synspike`, for learning rules) are gathered only when read: one
+    ``(batch, O, K, kH, kW, L)`` tensor, by index from the stacked history
+    with precomputed indices (``O * K * kH * kW * L`` int64, built on first
+    use).
 
     Args:
         in_shape: ``(C, H, W)``, the presynaptic shape.
         out_channels: ``O``, the number of filters.
         kernel_size: ``(kH, kW)`` or an int.
-        synapse: the synapse, shaped ``in_shape``.
+        synapse: the synapse, shaped ``in_shape``; with delays a
+            :class:`~inferno_lightning.neural.synapses.HistorySynapse`.
         stride, padding, dilation: ints or pairs, as in ``conv2d``.
         groups: ``C`` and ``O`` must both be divisible by it.
         bias, weight_init, weight_init_args, generator: as for
             :class:`LinearDense`, with ``(O, C/groups, kH, kW)`` weights
             (fan in ``C/groups * kH * kW``) and ``(O,)`` bias.
-        delay: must be ``None``.
+        delay: ``None`` (no delays), or the initial delays in ms, a float or a
+            tensor broadcastable to ``(O, C/groups, kH, kW)``; non-negative.
+        max_delay: largest delay the history must serve, in ms (default: the
+            largest initial delay).
 
     Raises:
-        ValueError: bad geometry (naming the argument), a ``delay``, or a
-            synapse not shaped ``in_shape``.
+        TypeError: ``synapse`` is not a Synapse, or not a HistorySynapse with
+            delays.
+        ValueError: bad geometry (naming the argument), a negative ``delay``,
+            ``max_delay`` below the largest delay, or a synapse not shaped
+            ``in_shape``.
 
     Shapes:
         ``forward(spikes)``: ``(batch, C, H, W)`` -> ``(batch, O, Ho, Wo)``.
+        ``weight``, ``delay``: ``(O, K, kH, kW)``; ``bias``: ``(O,)``.
 
     Learning support (``L = Ho * Wo`` output positions, ``K = C/groups``):
-        ``presyn_receptive(x)``: ``(batch, C, H, W)`` -> unfolded patches
+        Without delays presynaptic values are in the input layout
+        ``(batch, C, H, W)``. ``presyn_receptive(x)``: -> unfolded patches
         ``(batch, 1, C, kH, kW, L)`` (``groups == 1``) or
         ``(batch, O, K, kH, kW, L)`` (each filter's group of channels).
+
+        With delays they are in the *synaptic layout*
+        ``(batch, O, K, kH, kW, L)``: entry ``[b, o, c, i, j, l]`` is the value
+        that kernel entry ``(o, c, i, j)`` sees at output position ``l``
+        (input channel ``g * K + c`` for filter ``o`` of group ``g``, pixel
+        ``l * stride + (i, j) * dilation - padding``, delayed by
+        ``delay[o, c, i, j]``; 0 on padding). :attr:`syncurrent` and
+        :attr:`synspike` return it, ``like_synaptic(x)`` lays input-layout
+        values ``(batch, C, H, W)`` out so (undelayed), and
+        ``presyn_receptive(x)`` returns it unchanged.
+
         ``postsyn_receptive(y)``: ``(batch, O, Ho, Wo)`` -> ``(batch, O, 1, 1, 1, L)``.
-        ``correlate(y, x, r)``: :math:`\sum_l y_{bol}\,\mathrm{patch}_{bckl}`,
-        ``(batch, O, K, kH, kW)`` or ``(O, K, kH, kW)`` reduced, by one batched
-        matrix product per group.
+        ``correlate(y, x, r)``: :math:`\sum_l y_{bol}\,x_{b\,ocij\,l}` (the
+        patch entry without delays), ``(batch, O, K, kH, kW)`` or
+        ``(O, K, kH, kW)`` reduced: one batched matrix product per group
+        without delays, one batched matrix-vector product per (sample,
+        filter) with them.
     """
 
     def __init__(
@@ -674,16 +724,18 @@ class Conv2d(_WeightedConnection):
         weight_init: WeightInit = "uniform",
         weight_init_args: float | Sequence[float] | None = None,
         delay: float | torch.Tensor | None = None,
+        max_delay: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         input_shape = as_shape("in_shape", in_shape)
         if len(input_shape) != 3:
             raise ValueError(f"in_shape must be (channels, height, width), got {in_shape!r}")
-        if delay is not None:
-            raise ValueError(
-                "delay must be None: Conv2d does not support per-synapse delays "
-                f"(got {delay!r}); use LinearDense for delayed connections"
-            )
+        if delay is not None and isinstance(synapse, Synapse):
+            if not isinstance(synapse, HistorySynapse):
+                raise TypeError(
+                    "synapse must be a HistorySynapse for a Conv2d with delays (its delayed "
+                    f"reads are gathered from the history), got {type(synapse).__name__}"
+                )
         (out_channels,) = as_shape("out_channels", out_channels)
         kernel = _pair("kernel_size", kernel_size, 1)
         self._stride = _pair("stride", stride, 1)
@@ -721,41 +773,150 @@ class Conv2d(_WeightedConnection):
             bias=bias,
             weight_init=weight_init,
             weight_init_args=weight_init_args,
-            delay=None,
-            max_delay=None,
+            delay=delay,
+            max_delay=max_delay,
             generator=generator,
         )
+        # Flat input pixel (c * H + y) * W + x read by each kernel entry at each
+        # output position, C * H * W on padding: a cache built on the first
+        # synaptic read (a plain attribute: derived from the geometry, never saved).
+        self._pixel_index: torch.Tensor | None = None
 
     @property
     def positions(self) -> int:
         """``L``, the number of output positions (``Ho * Wo``)."""
         return self._output_shape[1] * self._output_shape[2]
 
+    def _conv(self, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(
+            inputs, weight, self.bias, self._stride, self._padding, self._dilation, self._groups
+        )
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, C, H, W)``); return current (nA)."""
-        return F.conv2d(
-            self.synapse(*inputs),
-            self.weight,
-            self.bias,
-            self._stride,
-            self._padding,
-            self._dilation,
-            self._groups,
+        current = self.synapse(*inputs)
+        if self.delay is None:
+            return self._conv(current, self.weight)
+        history = self._history(self.synapse.current_at, self.synapse.current_overbound)
+        batch, steps = history.shape[0], history.shape[-1]
+        channels, height, width = self.input_shape
+        # (B, C, H, W, S) -> (B, C * S, H, W): channel c * S + k is channel c, slot k
+        stacked = history.permute(0, 1, 4, 2, 3).reshape(batch, channels * steps, height, width)
+        earlier, later, fraction = self._current_slots()
+        coefficients = F.one_hot(earlier, steps) * (1 - fraction).unsqueeze(-1)
+        coefficients = coefficients + F.one_hot(later, steps) * fraction.unsqueeze(-1)
+        weight = self.weight.unsqueeze(-1) * coefficients  # (O, K, kH, kW, S)
+        out_channels, per_group, kh, kw = self.weight.shape
+        weight = weight.permute(0, 1, 4, 2, 3).reshape(out_channels, per_group * steps, kh, kw)
+        return self._conv(stacked, weight)
+
+    # delayed reads
+
+    def _history(self, read, overbound: float | bool | None) -> torch.Tensor:
+        """The last ``H`` steps, oldest first, ``(batch, C, H, W, S)``; slot ``H`` holds ``overbound``."""
+        length = self.synapse.history_length
+        ago = torch.arange(length - 1, -1, -1, device=self.weight.device, dtype=self.weight.dtype)
+        # whole steps: read exactly, in every interp_mode
+        history = read((ago * self.step_time).expand(*self.input_shape, length))
+        if overbound is None:
+            return history
+        fill = history.new_full((*history.shape[:-1], 1), overbound)
+        return torch.cat([history, fill], -1)
+
+    def _slot_position(self, mode: str, overbound: float | bool | None) -> torch.Tensor:
+        """Where each delay reads the ``_history`` slots: ``(O, K, kH, kW)``, in ``[0, S - 1]``.
+
+        Reads a probe history whose slot ``k`` holds ``k`` with the synapse's
+        own rules (:func:`read_history`), so the position is fractional for a
+        linear read between two steps, whole otherwise, and the overbound slot
+        for reads beyond the history when the synapse has an overbound value;
+        differentiable in ``delay`` for linear reads.
+        """
+        length = self.synapse.history_length
+        probe = torch.arange(length, device=self.delay.device, dtype=self.delay.dtype)
+        position = read_history(
+            probe.view(1, 1, length),
+            self.delay.reshape(1, -1),
+            self.step_time,
+            mode,
+            None if overbound is None else float(length),
         )
+        return position.view(self.weight.shape)
+
+    def _current_slots(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Current reads as ``(1 - f) x[earlier] + f x[later]``: slots and ``f``, each ``(O, K, kH, kW)``."""
+        synapse = self.synapse
+        position = self._slot_position(synapse.interp_mode, synapse.current_overbound)
+        earlier = position.detach().floor()
+        fraction = position - earlier
+        earlier = earlier.long()
+        # the newest step and the overbound slot have no later slot (fraction 0)
+        later = torch.where(earlier >= synapse.history_length - 1, earlier, earlier + 1)
+        return earlier, later, fraction
+
+    def _pixels(self) -> torch.Tensor:
+        index = self._pixel_index
+        if index is not None and index.device == self.weight.device:
+            return index
+        out_channels, per_group, kh, kw = self.weight.shape
+        channels, height, width = self.input_shape
+        _, out_h, out_w = self.output_shape
+        (sy, sx), (py, px), (dy, dx) = self._stride, self._padding, self._dilation
+
+        def axis(n: int, dim: int) -> torch.Tensor:
+            shape = [1] * 6
+            shape[dim] = n
+            return torch.arange(n, device=self.weight.device).view(shape)
+
+        filters, channel = axis(out_channels, 0), axis(per_group, 1)
+        y = axis(out_h, 4) * sy + axis(kh, 2) * dy - py
+        x = axis(out_w, 5) * sx + axis(kw, 3) * dx - px
+        channel = (filters // (out_channels // self._groups)) * per_group + channel
+        pixel = (channel * height + y) * width + x
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        index = torch.where(inside, pixel, channels * height * width)
+        index = index.expand(*self.weight.shape, out_h, out_w).reshape(*self.weight.shape, -1)
+        self._pixel_index = index.contiguous()
+        return self._pixel_index
+
+    def _synaptic(self, history: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """``history`` ``(batch, C, H, W, S)`` read at ``slot`` ``(O, K, kH, kW)`` in synaptic layout."""
+        batch, steps = history.shape[0], history.shape[-1]
+        # one all-zero pixel after the last, for the padding
+        flat = torch.cat([history.reshape(batch, -1), history.new_zeros(batch, steps)], 1)
+        index = self._pixels() * steps + slot.unsqueeze(-1)
+        # gather with the index broadcast over the batch (faster than index_select for bool)
+        out = torch.gather(flat, 1, index.view(1, -1).expand(batch, -1))
+        return out.view(batch, *index.shape)
 
     @property
     def syncurrent(self) -> torch.Tensor:
-        """Presynaptic current (nA), ``(batch, C, H, W)``."""
-        return self.synapse.current
+        """Presynaptic current (nA): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
+        if self.delay is None:
+            return self.synapse.current
+        history = self._history(self.synapse.current_at, self.synapse.current_overbound)
+        earlier, later, fraction = self._current_slots()
+        out = self._synaptic(history, earlier)
+        if self.synapse.interp_mode != "linear":
+            return out
+        return torch.lerp(out, self._synaptic(history, later), fraction.unsqueeze(-1))
 
     @property
     def synspike(self) -> torch.Tensor:
-        """Presynaptic spikes (bool), ``(batch, C, H, W)``."""
-        return self.synapse.spike
+        """Presynaptic spikes (bool): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
+        if self.delay is None:
+            return self.synapse.spike
+        synapse = self.synapse
+        # as HistorySynapse.spike_at: spikes are events, never blended
+        mode = "previous" if synapse.interp_mode == "previous" else "nearest"
+        slot = self._slot_position(mode, synapse.spike_overbound).detach().long()
+        return self._synaptic(self._history(synapse.spike_at, synapse.spike_overbound), slot)
 
-    def _unfold(self, presynaptic: torch.Tensor) -> torch.Tensor:
+    # learning support
+
+    def _unfold(self, presynaptic: torch.Tensor, name: str = "presynaptic") -> torch.Tensor:
         """``(batch, C, H, W)`` -> ``(batch, groups, K * kH * kW, L)``."""
-        batch = _check_layout("presynaptic", presynaptic, self.input_shape, "input-layout values")
+        batch = _check_layout(name, presynaptic, self.input_shape, "input-layout values")
         patches = F.unfold(
             _float(presynaptic, self.weight),
             self._kernel,
@@ -765,16 +926,37 @@ class Conv2d(_WeightedConnection):
         )
         return patches.view(batch, self._groups, -1, patches.shape[-1])
 
-    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Unfolded patches: ``(batch, 1, C, kH, kW, L)``, or ``(batch, O, K, kH, kW, L)`` with groups."""
-        patches = self._unfold(inputs)
+    def _synaptic_shape(self) -> tuple[int, ...]:
+        return (*self.weight.shape, self.positions)
+
+    def _patches(self, inputs: torch.Tensor, name: str) -> torch.Tensor:
+        """``(batch, C, H, W)`` -> ``(batch, O, K, kH, kW, L)``, a view when ``groups == 1``."""
+        patches = self._unfold(inputs, name)  # (B, g, Kk, L)
         batch, groups = patches.shape[0], self._groups
-        kernel = (self.weight.shape[1], *self._kernel)
-        if groups == 1:
-            return patches.view(batch, 1, *kernel, patches.shape[-1])
         per_group = self.weight.shape[0] // groups
         expanded = patches.unsqueeze(2).expand(batch, groups, per_group, *patches.shape[2:])
-        return expanded.reshape(batch, self.weight.shape[0], *kernel, patches.shape[-1])
+        return expanded.reshape(batch, *self._synaptic_shape())
+
+    def like_synaptic(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Input-layout values ``(batch, C, H, W)`` in the synaptic layout ``(batch, O, K, kH, kW, L)``.
+
+        Each kernel entry's patch value, undelayed (0 on padding); a view
+        expanded over the filters when ``groups == 1``.
+        """
+        return self._patches(inputs, "inputs")
+
+    def _pre_synaptic(self, presynaptic: torch.Tensor) -> torch.Tensor:
+        _check_layout("presynaptic", presynaptic, self._synaptic_shape(), "synaptic-layout values")
+        return _float(presynaptic, self.weight)
+
+    def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Unfolded patches ``(batch, 1 or O, K, kH, kW, L)``; with delays the synaptic layout as is."""
+        if self.delay is not None:
+            return self._pre_synaptic(inputs)
+        if self._groups > 1:
+            return self._patches(inputs, "presynaptic")
+        patches = self._unfold(inputs)
+        return patches.view(patches.shape[0], 1, *self.weight.shape[1:], patches.shape[-1])
 
     def postsyn_receptive(self, outputs: torch.Tensor) -> torch.Tensor:
         """``(batch, O, Ho, Wo)`` -> ``(batch, O, 1, 1, 1, L)``."""
@@ -787,11 +969,25 @@ class Conv2d(_WeightedConnection):
         presynaptic: torch.Tensor,
         batch_reduction: str = "none",
     ) -> torch.Tensor:
-        """Sum over positions of post x patch: ``(batch, O, K, kH, kW)`` or ``(O, K, kH, kW)``."""
+        """Sum over positions of post x pre: ``(batch, O, K, kH, kW)`` or ``(O, K, kH, kW)``."""
         self._check_reduction(batch_reduction)
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
+        if self.delay is not None:
+            pre = self._pre_synaptic(presynaptic)
+            if pre.shape[0] != batch:
+                raise ValueError(
+                    f"presynaptic has batch size {pre.shape[0]}, postsynaptic has {batch}"
+                )
+            out_channels = self.weight.shape[0]
+            post = _float(postsynaptic, self.weight).reshape(batch, out_channels, -1, 1)
+            # (B, O, K kH kW, L) @ (B, O, L, 1): one matrix-vector product per (sample, filter)
+            product = torch.matmul(pre.reshape(batch, out_channels, -1, self.positions), post)
+            product = product.view(batch, *self.weight.shape)
+            if batch_reduction == "none":
+                return product
+            return _reduce(product.sum(0), batch, batch_reduction)
         patches = self._unfold(presynaptic)  # (B, g, Kk, L)
         if patches.shape[0] != batch:
             raise ValueError(
