@@ -188,3 +188,32 @@ class RankInterleaved(Sampler):
     def __len__(self) -> int:
         rank, world = self._rank_world()
         return len(range(rank, self.size, world))
+
+
+class FixedNet(SpikingModule):
+    """Dense input onto LIF neurons with fixed weights and no learning rule (statistics tests).
+
+    Batches are ``(spikes (batch, T, n_in), labels)``. With ``weight=None`` the
+    weights are ``(3, 5)``: neuron 0 reads only input 4 with weight 1000 (one
+    input spike makes it fire), neuron 1 reads nothing (silent), neuron 2
+    reads inputs 0-3 with weight 20.
+    """
+
+    def __init__(self, weight: list[list[float]] | None = None, refrac_t: float = 2.0) -> None:
+        super().__init__(step_time=1.0, time_dim=1)
+
+    def configure_network(self) -> None:
+        hp = self.hparams
+        weight = torch.tensor(
+            hp.weight
+            if hp.weight is not None
+            else [[0.0, 0.0, 0.0, 0.0, 1000.0], [0.0] * 5, [20.0, 20.0, 20.0, 20.0, 0.0]]
+        )
+        n_out, n_in = weight.shape
+        self.layer = Serial(
+            LinearDense(n_in, n_out, synapse=DeltaCurrent(n_in, 1.0), weight_init=weight),
+            LIF(n_out, 1.0, thresh_v=-55.0, time_constant=10.0, refrac_t=hp.refrac_t),
+        )
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.layer(inputs)

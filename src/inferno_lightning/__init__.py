@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LIGHTNING_FACE = {
     "SpikingModule": "inferno_lightning.module",
     "LocalLearning": "inferno_lightning.callbacks",
+    "SpikeStatistics": "inferno_lightning.callbacks",
     "LocalLearningDDPStrategy": "inferno_lightning.strategies",
 }
 
@@ -25,6 +26,7 @@ __all__ = ["__version__", *_LIGHTNING_FACE]
 
 if TYPE_CHECKING:
     from .callbacks import LocalLearning as LocalLearning
+    from .callbacks import SpikeStatistics as SpikeStatistics
     from .module import SpikingModule as SpikingModule
     from .strategies import LocalLearningDDPStrategy as LocalLearningDDPStrategy
 
