@@ -261,3 +261,22 @@ def test_bad_arguments_name_the_argument(make, name: str) -> None:
 def test_bad_argument_types_name_the_argument(make, name: str) -> None:
     with pytest.raises(TypeError, match=name):
         make()
+
+
+@pytest.mark.parametrize(
+    ("mode", "traces"), [("cumulative", [1.0, 0.5, 1.25]), ("nearest", [1.0, 0.5, 1.0])]
+)
+def test_prior_trace_is_the_trace_before_this_steps_spikes(mode: str, traces: list[float]) -> None:
+    from inferno_lightning.observe import PriorTraceReducer
+
+    # tau = dt / ln 2: the trace halves each step.
+    reducer = PriorTraceReducer(step_time=1.0, time_constant=1.0 / math.log(2.0), mode=mode)
+    priors = []
+    for spike in [1.0, 0.0, 1.0]:
+        reducer(torch.tensor([[spike]]))
+        priors.append(reducer.peek().item())
+    # Before step t's spike: the previous trace decayed once.
+    assert priors == pytest.approx([0.0, 0.5, 0.25])
+    assert reducer.trace.item() == pytest.approx(traces[-1])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        PriorTraceReducer(1.0, 5.0, mode="all")

@@ -10,6 +10,7 @@ from .reducers import (
     LatestReducer,
     MeanReducer,
     NearestTraceReducer,
+    PriorTraceReducer,
     Reducer,
     ScaledTraceReducer,
     TimeSinceEventReducer,
@@ -30,4 +31,5 @@ __all__ = [
     "TimeSinceEventReducer",
     "MeanReducer",
     "EMAReducer",
+    "PriorTraceReducer",
 ]

@@ -10,7 +10,7 @@ from .base import TRACE_MODES, CellRecord, LearningRule, updater_for
 from .delay import DelayLearning
 from .homeostasis import LinearHomeostasis
 from .reward import MSTDP, MSTDPET
-from .stdp import STDP, PriorTraceReducer, TripletSTDP
+from .stdp import STDP, TripletSTDP
 
 __all__ = [
     "LearningRule",
@@ -19,7 +19,6 @@ __all__ = [
     "TRACE_MODES",
     "STDP",
     "TripletSTDP",
-    "PriorTraceReducer",
     "MSTDP",
     "MSTDPET",
     "DelayLearning",

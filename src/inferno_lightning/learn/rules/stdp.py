@@ -20,12 +20,17 @@ from typing import Any
 
 import torch
 
-from ...functional.traces import cumulative_trace_, nearest_trace_, trace_decay
 from ...neural.layers import Cell
-from ...observe import CumulativeTraceReducer, MonitorPool, NearestTraceReducer, Reducer
+from ...observe import (
+    CumulativeTraceReducer,
+    MonitorPool,
+    NearestTraceReducer,
+    PriorTraceReducer,
+    Reducer,
+)
 from .base import CellRecord, LearningRule, Observation, Terms, correlate_term, real, trace_mode
 
-__all__ = ["STDP", "TripletSTDP", "PriorTraceReducer"]
+__all__ = ["STDP", "TripletSTDP"]
 
 
 def trace_reducer(mode: str, step_time: float, time_constant: float) -> Reducer:
@@ -176,76 +181,6 @@ class STDP(LearningRule):
             )
             depression = depression * config["lr_pre"]
         return potentiation, depression, batched
-
-
-class PriorTraceReducer(Reducer):
-    r"""A spike trace read *before* the current step's spikes are added.
-
-    Keeps the trace :math:`x_t` of :class:`~inferno_lightning.observe.CumulativeTraceReducer`
-    (``mode="cumulative"``) or :class:`~inferno_lightning.observe.NearestTraceReducer`
-    (``mode="nearest"``), amplitude 1, an event being an observation equal to
-    1 (a spike), but :meth:`peek` returns
-
-    .. math:: x_{t^-} = x_{t-1} \exp(-\Delta t/\tau),
-
-    its value just before the events of step :math:`t` (the
-    :math:`t - \epsilon` of continuous-time models).
-
-    Args:
-        step_time: simulation step :math:`\Delta t`, in ms.
-        time_constant: :math:`\tau`, in ms.
-        mode: ``"cumulative"`` or ``"nearest"``.
-
-    Raises:
-        ValueError: ``step_time`` or ``time_constant`` not positive, an unknown ``mode``.
-    """
-
-    def __init__(self, step_time: float, time_constant: float, mode: str = "cumulative") -> None:
-        super().__init__()
-        self._step_time = real("step_time", step_time, "positive", "ms")
-        self._time_constant = real("time_constant", time_constant, "positive", "ms")
-        self._mode = trace_mode("mode", mode)
-        self._decay = trace_decay(self._step_time, self._time_constant)
-        self.register_state("trace")
-        self.register_state("prior")
-
-    @property
-    def mode(self) -> str:
-        """``"cumulative"`` or ``"nearest"``."""
-        return self._mode
-
-    @property
-    def decay(self) -> float:
-        r"""Per-step decay factor :math:`\exp(-\Delta t/\tau)`."""
-        return self._decay
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return {
-            "step_time": self._step_time,
-            "time_constant": self._time_constant,
-            "mode": self._mode,
-        }
-
-    def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
-        trace = self.trace
-        if trace is None:
-            dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
-            trace = self.trace = torch.zeros(value.shape, dtype=dtype, device=value.device)
-            self.prior = torch.zeros_like(trace)
-        else:
-            self._check_shape(trace, value)
-        torch.mul(trace, self._decay, out=self.prior)
-        events = value if value.dtype == torch.bool else value == 1.0
-        if self._mode == "nearest":
-            nearest_trace_(trace, events, self._decay, 1.0)
-        else:
-            cumulative_trace_(trace, events, self._decay, 1.0)
-
-    def peek(self) -> torch.Tensor | None:
-        """The trace before this step's events, ``(batch, *shape)``."""
-        return self.prior
 
 
 class TripletSTDP(LearningRule):
