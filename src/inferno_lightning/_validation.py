@@ -88,7 +88,7 @@ def positive(name: str, value: float | torch.Tensor, unit: str = "") -> float | 
     """
     value = _as_float_or_tensor(name, value)
     if not _all(value, lambda v: torch.isfinite(v) & (v > 0)):
-        suffix = f" {unit}" if unit else ""
+        suffix = f" (in {unit})" if unit else ""
         raise ValueError(f"{name} must be positive and finite{suffix}, got {_describe(value)}")
     return value
 
@@ -101,7 +101,7 @@ def nonnegative(name: str, value: float | torch.Tensor, unit: str = "") -> float
     """
     value = _as_float_or_tensor(name, value)
     if not _all(value, lambda v: torch.isfinite(v) & (v >= 0)):
-        suffix = f" {unit}" if unit else ""
+        suffix = f" (in {unit})" if unit else ""
         raise ValueError(f"{name} must be non-negative and finite{suffix}, got {_describe(value)}")
     return value
 
