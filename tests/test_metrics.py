@@ -136,7 +136,9 @@ def test_spike_rate_bad_input_names_the_argument_and_changes_nothing() -> None:
         rate.update(torch.ones(2, 3))
     with pytest.raises(ValueError, match="duration must be given .* no step_time"):
         rate.update(torch.ones(5, 2, 3))
-    with pytest.raises(ValueError, match=r"duration must be positive and finite \(in ms\), got 0.0"):
+    with pytest.raises(
+        ValueError, match=r"duration must be positive and finite \(in ms\), got 0.0"
+    ):
         rate.update(torch.ones(2, 3), 0.0)
     assert rate.spike_sum.sum().item() == 0.0 and rate.time_sum.item() == 0.0
     with pytest.raises(ValueError, match=r"reduce must be one of \['mean', 'none'\]"):
