@@ -167,3 +167,17 @@ def test_local_rule_and_gradient_descent_in_one_model(tmp_path: Path) -> None:
     assert not torch.equal(model.readout.connection.weight, MixedNet().readout.connection.weight)
     torch.testing.assert_close(model.readout.connection.weight, reference.readout.connection.weight)
     torch.testing.assert_close(model.hidden.connection.weight, reference.hidden.connection.weight)
+
+
+def test_local_only_fit_advances_global_step_for_checkpoints(tmp_path: Path) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    model = STDPNet()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=2, save_top_k=-1)
+    fit = trainer(
+        tmp_path, callbacks=[LocalLearning(), checkpoints], enable_checkpointing=True, max_steps=3
+    )
+    with pytest.warns(UserWarning, match="no optimizer"):
+        fit.fit(model, loader(4))  # 4 batches per epoch; max_steps stops after 3
+    assert fit.global_step == 3
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0-step=2.ckpt"]

@@ -33,9 +33,11 @@ class LocalLearning(Callback):
        (:func:`~inferno_lightning.learn.apply_flattened`).
 
     Collectives run on every rank; nothing here is rank-zero only. The
-    callback keeps its own count of applied updates in :attr:`steps`
-    (Lightning's ``global_step`` does not advance without an optimizer) and
-    saves it in checkpoints.
+    callback keeps its own count of applied updates in :attr:`steps` and saves
+    it in checkpoints. For a model that trains by local rules only (no
+    optimizer, so Lightning's ``global_step`` would stay at 0), each training
+    batch also advances ``trainer.global_step`` by one, so that ``max_steps``,
+    logging intervals and ``ModelCheckpoint(every_n_train_steps=...)`` work.
 
     Args:
         apply_every: ``"batch"`` (default: once per training batch, after the
@@ -103,6 +105,12 @@ class LocalLearning(Callback):
     ) -> None:
         if self.apply_every == "batch":
             self.apply(trainer, pl_module)
+        if not getattr(pl_module, "uses_gradients", True) and not pl_module.automatic_optimization:
+            # No optimizer steps in a local-only fit: count each trained batch as one step,
+            # so that global_step, max_steps, loggers and ModelCheckpoint advance with learning.
+            progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+            progress.increment_ready()
+            progress.increment_completed()
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
