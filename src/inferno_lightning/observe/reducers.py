@@ -270,19 +270,12 @@ class HistoryReducer(Reducer):
         self._filled = 0
 
 
-class _TraceReducer(_EventReducer):
-    def __init__(
-        self,
-        step_time: float,
-        time_constant: float,
-        amplitude: float,
-        target: float,
-        tolerance: float | None,
-    ) -> None:
-        super().__init__(target, tolerance)
+class _DecayingTrace:
+    r"""Mixin for reducers that keep a trace decaying by :math:`\exp(-\Delta t/\tau)` per step."""
+
+    def _init_trace(self, step_time: float, time_constant: float) -> None:
         self._step_time = _number("step_time", step_time, positive, "ms")
         self._time_constant = _number("time_constant", time_constant, positive, "ms")
-        self._amplitude = _number("amplitude", amplitude, finite)
         self._decay = trace_decay(self._step_time, self._time_constant)
         self.register_state("trace")
 
@@ -297,25 +290,15 @@ class _TraceReducer(_EventReducer):
         return self._time_constant
 
     @property
-    def amplitude(self) -> float:
-        """Value set (nearest) or added (cumulative) on an event."""
-        return self._amplitude
-
-    @property
     def decay(self) -> float:
         r"""Per-step decay factor :math:`\exp(-\Delta t/\tau)`."""
         return self._decay
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return {
-            "step_time": self._step_time,
-            "time_constant": self._time_constant,
-            "amplitude": self._amplitude,
-            **super().config,
-        }
+    def _trace_config(self) -> dict[str, Any]:
+        return {"step_time": self._step_time, "time_constant": self._time_constant}
 
     def _state(self, value: torch.Tensor) -> torch.Tensor:
+        """The trace, created as zeros shaped like ``value`` on its first observation."""
         trace = self.trace
         if trace is None:
             trace = self.trace = torch.zeros(
@@ -324,6 +307,29 @@ class _TraceReducer(_EventReducer):
         else:
             self._check_shape(trace, value)
         return trace
+
+
+class _TraceReducer(_EventReducer, _DecayingTrace):
+    def __init__(
+        self,
+        step_time: float,
+        time_constant: float,
+        amplitude: float,
+        target: float,
+        tolerance: float | None,
+    ) -> None:
+        super().__init__(target, tolerance)
+        self._init_trace(step_time, time_constant)
+        self._amplitude = _number("amplitude", amplitude, finite)
+
+    @property
+    def amplitude(self) -> float:
+        """Value set (nearest) or added (cumulative) on an event."""
+        return self._amplitude
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {**self._trace_config(), "amplitude": self._amplitude, **super().config}
 
     def peek(self) -> torch.Tensor | None:
         """The trace, ``(batch, *shape)``."""
@@ -402,7 +408,7 @@ class CumulativeTraceReducer(_TraceReducer):
         cumulative_trace_(self._state(value), self.events(value), self._decay, self._amplitude)
 
 
-class ScaledTraceReducer(Reducer):
+class ScaledTraceReducer(Reducer, _DecayingTrace):
     r"""Leaky integral of a real-valued observation (no events).
 
     .. math:: x_t = x_{t-1} \exp(-\Delta t/\tau) + a \, v_t
@@ -422,21 +428,8 @@ class ScaledTraceReducer(Reducer):
 
     def __init__(self, step_time: float, time_constant: float, scale: float = 1.0) -> None:
         super().__init__()
-        self._step_time = _number("step_time", step_time, positive, "ms")
-        self._time_constant = _number("time_constant", time_constant, positive, "ms")
+        self._init_trace(step_time, time_constant)
         self._scale = _number("scale", scale, finite)
-        self._decay = trace_decay(self._step_time, self._time_constant)
-        self.register_state("trace")
-
-    @property
-    def step_time(self) -> float:
-        """Simulation step, in ms."""
-        return self._step_time
-
-    @property
-    def time_constant(self) -> float:
-        """Trace time constant, in ms."""
-        return self._time_constant
 
     @property
     def scale(self) -> float:
@@ -444,28 +437,12 @@ class ScaledTraceReducer(Reducer):
         return self._scale
 
     @property
-    def decay(self) -> float:
-        r"""Per-step decay factor :math:`\exp(-\Delta t/\tau)`."""
-        return self._decay
-
-    @property
     def config(self) -> dict[str, Any]:
-        return {
-            "step_time": self._step_time,
-            "time_constant": self._time_constant,
-            "scale": self._scale,
-        }
+        return {**self._trace_config(), "scale": self._scale}
 
     def forward(self, value: torch.Tensor) -> None:
         value = value.detach()
-        trace = self.trace
-        if trace is None:
-            trace = self.trace = torch.zeros(
-                value.shape, dtype=_state_dtype(value), device=value.device
-            )
-        else:
-            self._check_shape(trace, value)
-        scaled_trace_(trace, value, self._decay, self._scale)
+        scaled_trace_(self._state(value), value, self._decay, self._scale)
 
     def peek(self) -> torch.Tensor | None:
         """The trace, ``(batch, *shape)``."""
@@ -667,7 +644,7 @@ class EMAReducer(Reducer):
         return self.average
 
 
-class PriorTraceReducer(Reducer):
+class PriorTraceReducer(Reducer, _DecayingTrace):
     r"""A spike trace read *before* the current step's spikes are added.
 
     Keeps the trace :math:`x_t` of :class:`CumulativeTraceReducer`
@@ -691,12 +668,9 @@ class PriorTraceReducer(Reducer):
 
     def __init__(self, step_time: float, time_constant: float, mode: str = "cumulative") -> None:
         super().__init__()
-        self._step_time = _number("step_time", step_time, positive, "ms")
-        self._time_constant = _number("time_constant", time_constant, positive, "ms")
+        self._init_trace(step_time, time_constant)
         check_choice("mode", mode, ("cumulative", "nearest"))
         self._mode = mode
-        self._decay = trace_decay(self._step_time, self._time_constant)
-        self.register_state("trace")
         self.register_state("prior")
 
     @property
@@ -705,27 +679,14 @@ class PriorTraceReducer(Reducer):
         return self._mode
 
     @property
-    def decay(self) -> float:
-        r"""Per-step decay factor :math:`\exp(-\Delta t/\tau)`."""
-        return self._decay
-
-    @property
     def config(self) -> dict[str, Any]:
-        return {
-            "step_time": self._step_time,
-            "time_constant": self._time_constant,
-            "mode": self._mode,
-        }
+        return {**self._trace_config(), "mode": self._mode}
 
     def forward(self, value: torch.Tensor) -> None:
         value = value.detach()
-        trace = self.trace
-        if trace is None:
-            dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
-            trace = self.trace = torch.zeros(value.shape, dtype=dtype, device=value.device)
+        trace = self._state(value)
+        if self.prior is None:
             self.prior = torch.zeros_like(trace)
-        else:
-            self._check_shape(trace, value)
         torch.mul(trace, self._decay, out=self.prior)
         events = value if value.dtype == torch.bool else value == 1.0
         if self._mode == "nearest":
