@@ -1,0 +1,135 @@
+"""Where data sets live on disk, the error for data that is not there, and atomic writes.
+
+Shared by the data modules: the data root is the ``root`` argument, else the
+``INFERNO_LIGHTNING_DATA`` environment variable, else a per-user cache
+directory; a data set that is missing (and cannot or may not be downloaded)
+raises :class:`MissingDataError`, which names the data set, the split, the
+exact files or folders expected, the root searched and how to get them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "DATA_ROOT_ENV",
+    "MissingDataError",
+    "atomic_save",
+    "default_data_root",
+    "resolve_data_root",
+]
+
+#: Environment variable naming the data root when no ``root`` argument is given.
+DATA_ROOT_ENV = "INFERNO_LIGHTNING_DATA"
+
+
+def default_data_root() -> Path:
+    """The per-user cache directory for data sets.
+
+    ``$XDG_CACHE_HOME/inferno-lightning/data``, or
+    ``~/.cache/inferno-lightning/data`` when ``XDG_CACHE_HOME`` is unset.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "inferno-lightning" / "data"
+
+
+def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
+    """The data root: ``root`` if given, else ``$INFERNO_LIGHTNING_DATA``, else :func:`default_data_root`.
+
+    Args:
+        root: a folder, or ``None``.
+
+    Returns:
+        the root as an absolute path (``~`` expanded); it need not exist.
+
+    Raises:
+        TypeError: ``root`` is neither ``None``, a ``str`` nor a path.
+        ValueError: ``root`` is an empty string.
+    """
+    if root is None:
+        root = os.environ.get(DATA_ROOT_ENV) or default_data_root()
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path or None, got {type(root).__name__}")
+    if isinstance(root, str) and not root.strip():
+        raise ValueError("root must be a folder path or None, got an empty string")
+    return Path(root).expanduser().absolute()
+
+
+class MissingDataError(FileNotFoundError):
+    """A data set (or one split of it) is not on disk and was not downloaded.
+
+    The message names the data set and split, every expected file or folder
+    that is missing, the root that was searched, and how to get the data.
+
+    Args:
+        dataset: the data set's name, e.g. ``"MNIST"``.
+        split: the split, e.g. ``"train"``.
+        missing: the expected files or folders that are not there.
+        root: the data root that was searched.
+        how_to_get: what to do to get the data (a sentence or two).
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        split: str,
+        missing: Sequence[Path],
+        root: Path,
+        how_to_get: str,
+    ) -> None:
+        self.dataset = dataset
+        self.split = split
+        self.missing = [Path(path) for path in missing]
+        self.root = Path(root)
+        self.how_to_get = how_to_get
+        lines = "\n".join(f"  {path}" for path in self.missing)
+        super().__init__(
+            f"{dataset} ({split} split) was not found under the data root {self.root}.\n"
+            f"Missing:\n{lines}\n"
+            f"The root is the `root` argument, else ${DATA_ROOT_ENV}, else {default_data_root()}.\n"
+            f"{how_to_get}"
+        )
+
+    def __reduce__(self) -> tuple[Callable[..., MissingDataError], tuple[Any, ...]]:
+        # Picklable (DataLoader workers and DDP spawn send exceptions between processes).
+        return (
+            type(self),
+            (self.dataset, self.split, self.missing, self.root, self.how_to_get),
+        )
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj)`` to ``path`` so that ``path`` is either absent, the old file, or complete.
+
+    The object is written to a temporary file in the same folder, flushed to
+    disk, then renamed over ``path`` (``os.replace``, atomic on POSIX and
+    Windows), so a reader never sees a half-written file, even when the writer
+    is killed mid-write; concurrent writers of the same content are harmless.
+
+    Args:
+        obj: anything ``torch.save`` accepts.
+        path: the destination; its folder is created if needed.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
