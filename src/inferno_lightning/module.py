@@ -330,6 +330,27 @@ class SpikingModule(pl.LightningModule):
         """No optimizer by default: local learning only. Override for gradient training."""
         return None
 
+    @override
+    def on_fit_start(self) -> None:
+        """Refuse to fit local rules that nothing would apply (no LocalLearning callback).
+
+        Raises:
+            RuntimeError: rules are registered but the Trainer has no
+                :class:`~inferno_lightning.callbacks.LocalLearning` callback.
+        """
+        from .callbacks import LocalLearning
+
+        if len(self.rules) and not any(
+            isinstance(callback, LocalLearning) for callback in self.trainer.callbacks
+        ):
+            names = ", ".join(type(rule).__name__ for rule in self.rules)
+            raise RuntimeError(
+                f"{type(self).__name__} has local learning rules ({names}) but the Trainer has no "
+                "LocalLearning callback, so their updates would never be applied: pass "
+                "Trainer(callbacks=[LocalLearning()]) (in a recipe: trainer.callbacks: "
+                "- class_path: inferno_lightning.callbacks.LocalLearning)"
+            )
+
     # -------------------------------------------------------------- checkpoints
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
