@@ -98,6 +98,27 @@ class InfernoLightningCLI(LightningCLI):
             help="After fit, test the fitted model on the data module's test set (fit only).",
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Make W&B folders absolute before the loggers are built.
+
+        W&B's background service, shared by all runs of a process, resolves a
+        relative ``save_dir`` against its own working directory (that of the
+        first run), so a second command in the same process (a notebook, a
+        test) would write its run into the first one's folder.
+        """
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        trainer = config.get("trainer") if config is not None else None
+        loggers = trainer.get("logger") if trainer is not None else None
+        for spec in loggers if isinstance(loggers, list) else [loggers]:
+            if not hasattr(spec, "get") or not str(spec.get("class_path", "")).endswith(
+                "WandbLogger"
+            ):
+                continue
+            init_args = spec.get("init_args")
+            for key in ("save_dir", "dir"):
+                if init_args is not None and init_args.get(key):
+                    init_args[key] = os.path.abspath(init_args[key])
+
     def after_fit(self) -> None:
         """Test after fitting when asked to, then report."""
         if self.config.get("fit", {}).get("test_after_fit"):
