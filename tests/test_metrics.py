@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 
+from inferno_lightning import LocalLearning
 from inferno_lightning.metrics import (
     Assignments,
     LabelAssignment,
@@ -363,7 +364,7 @@ def test_readout_in_a_lightning_fit(tmp_path: Path) -> None:
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
         enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path,
-        max_epochs=1, num_sanity_val_steps=1,
+        max_epochs=1, num_sanity_val_steps=1, callbacks=[LocalLearning()],
     )  # fmt: skip
     # The sanity check labels with an empty table: torchmetrics warns, nothing is assigned.
     with pytest.warns(UserWarning, match="before the ``update``"):

@@ -22,6 +22,8 @@ __all__ = [
     "as_parameter_tensor",
     "check_greater",
     "finite",
+    "as_float",
+    "flag",
     "exp_decay",
 ]
 
@@ -57,7 +59,7 @@ def as_shape(name: str, shape: int | Sequence[int]) -> tuple[int, ...]:
         raise ValueError(f"{name} must have at least one dimension, got {shape!r}")
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, int):
-            raise TypeError(f"{name} must contain ints, got {shape!r}")
+            raise TypeError(f"{name} must contain positive ints, got {shape!r}")
         if d <= 0:
             raise ValueError(f"{name} must contain positive sizes, got {shape!r}")
     return dims
@@ -114,6 +116,39 @@ def finite(name: str, value: float | torch.Tensor) -> float | torch.Tensor:
     return value
 
 
+def as_float(name: str, value: object, check=finite, unit: str = "") -> float:
+    """Validate a scalar argument with ``check`` (e.g. :func:`positive`) and return a float.
+
+    Accepts a real number or a one-element real tensor (never a bool).
+
+    Raises:
+        TypeError: not a real number or a one-element real tensor.
+        ValueError: outside the range ``check`` requires, naming ``name``.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(
+                f"{name} must be a real number, got a tensor of shape {tuple(value.shape)}"
+            )
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must be a real number, got a tensor of dtype {value.dtype}")
+        value = value.detach().item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(check(name, float(value), unit) if unit else check(name, float(value)))
+
+
+def flag(name: str, value: object) -> bool:
+    """Require a bool (``True`` or ``False``); anything else is a mistake, not a truth value.
+
+    Raises:
+        TypeError: naming ``name``, e.g. for ``"no"`` (which ``bool()`` would read as True).
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
+    return value
+
+
 def check_greater(
     name: str,
     value: float | torch.Tensor,
@@ -123,10 +158,18 @@ def check_greater(
     """Require ``value > other`` everywhere (after broadcasting).
 
     Raises:
-        ValueError: e.g. "thresh_v (-70.0) must be greater than reset_v (-65.0)".
+        ValueError: e.g. "thresh_v (-70.0) must be greater than reset_v (-65.0)", or
+            the two are tensors that do not broadcast together.
     """
     a = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
     b = other if isinstance(other, torch.Tensor) else torch.tensor(float(other))
+    try:
+        torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{name} (a tensor of shape {tuple(a.shape)}) and {other_name} (a tensor of shape "
+            f"{tuple(b.shape)}) must broadcast together, with {name} greater than {other_name}"
+        ) from None
     with torch.no_grad():
         ok = bool((a.detach().to(torch.float64) > b.detach().to(torch.float64)).all())
     if not ok:

@@ -276,7 +276,28 @@ def assign_labels(response_sum: torch.Tensor, class_count: torch.Tensor) -> Assi
     Returns:
         the :class:`Assignments`: ``labels`` and ``proportions`` shaped
         ``shape``, and ``mean_response`` :math:`r`.
+
+    Raises:
+        TypeError: an argument is not a real tensor.
+        ValueError: ``class_count`` is not ``(num_classes,)`` for the
+            ``(num_classes, *shape)`` of ``response_sum``, or either holds a
+            negative or non-finite value.
     """
+    for name, value in (("response_sum", response_sum), ("class_count", class_count)):
+        if not isinstance(value, torch.Tensor) or value.is_complex():
+            got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"{name} must be a real tensor, got {got}")
+    if response_sum.dim() < 2:
+        raise ValueError(
+            f"response_sum must have shape (num_classes, *shape), got {tuple(response_sum.shape)}"
+        )
+    if tuple(class_count.shape) != (response_sum.shape[0],):
+        raise ValueError(
+            f"class_count must have shape (num_classes,) = ({response_sum.shape[0]},) to match "
+            f"response_sum {tuple(response_sum.shape)}, got {tuple(class_count.shape)}"
+        )
+    for name, value in (("response_sum", response_sum), ("class_count", class_count)):
+        _check_counts(name, value.unsqueeze(0), tuple(value.shape))
     response = response_sum.to(_SUM_DTYPE)
     count = class_count.to(_SUM_DTYPE).clamp(min=1.0)
     mean = response / count.reshape(-1, *([1] * (response.dim() - 1)))
@@ -322,7 +343,49 @@ def predict_labels(
 
     Returns:
         the predicted classes ``(batch,)``, long, in ``[-1, num_classes)``.
+
+    Raises:
+        TypeError: ``counts``, ``labels`` or ``proportions`` is not a tensor.
+        ValueError: ``num_classes`` not a positive int; ``labels`` not
+            integer class indices in ``[-1, num_classes)``; ``counts`` not
+            ``(batch, *labels.shape)``, negative or not finite;
+            ``proportions`` not shaped like ``labels`` or outside ``[0, 1]``.
     """
+    num_classes = _check_num_classes(num_classes)
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(
+            f"labels must be a tensor of neuron assignments, got {type(labels).__name__}"
+        )
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor of class indices, got {labels.dtype}")
+    _check_counts("counts", counts, tuple(labels.shape))
+    if labels.numel() and bool(((labels < -1) | (labels >= num_classes)).any()):
+        raise ValueError(
+            f"labels must be class indices in [0, {num_classes}) or -1 (unassigned), got "
+            f"values from {labels.min().item()} to {labels.max().item()}"
+        )
+    if proportions is not None:
+        if not isinstance(proportions, torch.Tensor) or proportions.shape != labels.shape:
+            got = (
+                tuple(proportions.shape)
+                if isinstance(proportions, torch.Tensor)
+                else type(proportions).__name__
+            )
+            raise ValueError(
+                f"proportions must be a tensor shaped like labels {tuple(labels.shape)}, got {got}"
+            )
+        if not bool(((proportions >= 0) & (proportions <= 1)).all()):
+            raise ValueError("proportions must lie in [0, 1] (and not be NaN)")
+    return _predict_labels(counts, labels, num_classes, proportions)
+
+
+def _predict_labels(
+    counts: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    proportions: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`predict_labels` on arguments already checked."""
     flat_labels = labels.reshape(-1).to(counts.device)
     member = torch.zeros(flat_labels.numel(), num_classes, dtype=_SUM_DTYPE, device=counts.device)
     assigned = flat_labels >= 0
@@ -574,7 +637,7 @@ class LabelAssignmentAccuracy(Metric):
 
     def _predict(self, counts: torch.Tensor) -> torch.Tensor:
         proportions = self.proportions if self.weighting == "proportion" else None
-        return predict_labels(counts, self.assignments, self.num_classes, proportions)
+        return _predict_labels(counts, self.assignments, self.num_classes, proportions)
 
     def _require_assignments(self) -> None:
         if not self.has_assignments:

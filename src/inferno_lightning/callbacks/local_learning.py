@@ -138,4 +138,10 @@ class LocalLearning(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.steps = int(state_dict["steps"])
+        steps = state_dict.get("steps") if isinstance(state_dict, dict) else None
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(
+                "state_dict of LocalLearning must be {'steps': n} with n a non-negative int, "
+                f"got {state_dict!r}"
+            )
+        self.steps = steps

@@ -24,6 +24,7 @@ from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
+from .._validation import as_float, nonnegative, positive
 from ..functional.spikes import REFRAC_TOLERANCE
 from ..neural import Connection, Conv2d, LinearDense, Neuron
 from ..observe import OUTPUT, EventCountReducer, Monitor, MonitorPool, Reducer
@@ -123,7 +124,12 @@ def firing_period(refrac_t: float | torch.Tensor, step_time: float) -> torch.Ten
 
     Returns:
         :math:`p`, float64, shaped like ``refrac_t`` (0-d for a float).
+
+    Raises:
+        ValueError: ``step_time`` not positive, or ``refrac_t`` negative or not finite.
     """
+    step_time = as_float("step_time", step_time, positive, "ms")
+    nonnegative("refrac_t", refrac_t, "ms")
     refrac = torch.as_tensor(refrac_t, dtype=torch.float64).detach().cpu()
     return torch.clamp(torch.ceil(refrac / step_time - REFRAC_TOLERANCE), min=1.0)
 

@@ -31,7 +31,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .._validation import check_choice, nonnegative, positive
+from .._validation import as_float, check_choice, flag, nonnegative, positive
 from ..functional.encoding import (
     _check_generator,
     _check_intensities,
@@ -63,7 +63,7 @@ def _resolve_steps(step_time: float, steps: int | None, duration: float | None) 
         if steps <= 0:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
         return steps
-    duration = float(positive("duration", duration, "ms"))
+    duration = as_float("duration", duration, positive, "ms")
     count = round(duration / step_time)
     if count < 1 or abs(count * step_time - duration) > 1e-9 * max(1.0, duration):
         raise ValueError(
@@ -100,7 +100,7 @@ class Encoder(nn.Module, ABC):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self._step_time = float(positive("step_time", step_time, "ms"))
+        self._step_time = as_float("step_time", step_time, positive, "ms")
         self._steps = _resolve_steps(self._step_time, steps, duration)
         if dtype is not None and not isinstance(dtype, torch.dtype):
             raise TypeError(f"dtype must be a torch.dtype or None, got {dtype!r}")
@@ -234,6 +234,7 @@ class PoissonEncoder(Encoder):
         dtype: dtype of the spikes (see :class:`Encoder`).
 
     Raises:
+        TypeError: ``compensate`` not a bool, ``generator`` not a ``torch.Generator``.
         ValueError: as :class:`Encoder`; ``max_rate`` negative or not finite;
             ``refrac_t`` negative; an unknown ``method``; ``max_rate`` too
             high for the Bernoulli approximation (:math:`r_\text{max} \Delta t > 1000`)
@@ -261,11 +262,11 @@ class PoissonEncoder(Encoder):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(step_time, steps=steps, duration=duration, dtype=dtype)
-        self.max_rate = float(nonnegative("max_rate", max_rate, "Hz"))
+        self.max_rate = as_float("max_rate", max_rate, nonnegative, "Hz")
         check_choice("method", method, ("exact", "bernoulli"))
         self.method = method
-        self.refrac_t = float(nonnegative("refrac_t", refrac_t, "ms"))
-        self.compensate = bool(compensate)
+        self.refrac_t = as_float("refrac_t", refrac_t, nonnegative, "ms")
+        self.compensate = flag("compensate", compensate)
         self._refrac_steps = refractory_steps(self.refrac_t, self._step_time)
         _check_poisson_rate(
             self.max_rate,
@@ -355,7 +356,7 @@ class RateEncoder(Encoder):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(step_time, steps=steps, duration=duration, dtype=dtype)
-        self.max_rate = float(nonnegative("max_rate", max_rate, "Hz"))
+        self.max_rate = as_float("max_rate", max_rate, nonnegative, "Hz")
         if self.max_rate * self._step_time > 1000.0 * (1 + 1e-9):
             raise ValueError(
                 f"max_rate too high: at most one spike per step, i.e. "
@@ -409,9 +410,11 @@ class LatencyEncoder(Encoder):
         dtype: dtype of the spikes (see :class:`Encoder`).
 
     Raises:
+        TypeError: ``fire_last`` not a bool.
         ValueError: as :class:`Encoder`; an unknown ``mapping``;
-            ``time_constant`` missing or not positive, or ``threshold``
-            outside (0, 1), for ``"log"``.
+            ``time_constant`` not positive (when given, for either mapping);
+            ``time_constant`` missing, or ``threshold`` outside (0, 1), for
+            ``"log"``.
     """
 
     def __init__(
@@ -431,7 +434,7 @@ class LatencyEncoder(Encoder):
             mapping, time_constant, threshold
         )
         self.mapping = mapping
-        self.fire_last = bool(fire_last)
+        self.fire_last = flag("fire_last", fire_last)
 
     def _windows(
         self,

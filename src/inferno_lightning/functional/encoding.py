@@ -694,6 +694,9 @@ def _check_latency_mapping(
     if mapping not in ("linear", "log"):
         raise ValueError(f"mapping must be one of ['linear', 'log'], got {mapping!r}")
     if mapping == "linear":
+        # Unused here, but a bad value is still a mistake worth naming.
+        if time_constant is not None:
+            time_constant = _check_time("time_constant", time_constant, allow_zero=False)
         return time_constant, threshold
     if time_constant is None:
         raise ValueError("time_constant (ms) is required for mapping='log', got None")

@@ -257,6 +257,11 @@ def reduce_batch(tensor: torch.Tensor, reduction: BatchReduction = "mean") -> to
         raise ValueError(
             f"batch_reduction must be one of {list(BATCH_REDUCTIONS)!r}, got {reduction!r}"
         )
+    if not callable(reduction):
+        raise TypeError(
+            f"batch_reduction must be one of {list(BATCH_REDUCTIONS)!r} or a callable "
+            f"f(tensor, dim), got {reduction!r}"
+        )
     return reduction(tensor, 0)
 
 

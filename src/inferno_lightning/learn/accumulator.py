@@ -187,6 +187,8 @@ class Accumulator:
         elif isinstance(parameter, torch.Tensor):
             if module is not None:
                 raise TypeError("module is only used with a parameter given by name")
+            if name is not None and not isinstance(name, str):
+                raise TypeError(f"name must be a str label or None, got {name!r}")
             self._module = None
             self._tensor = parameter
             self.name = name if name is not None else "parameter"
@@ -241,6 +243,11 @@ class Accumulator:
         self.w_min = float(w_min) if isinstance(w_min, int | float) else w_min
         self.w_max = float(w_max) if isinstance(w_max, int | float) else w_max
 
+        if isinstance(constraints, str) or not isinstance(constraints, Sequence):
+            raise TypeError(
+                "constraints must be a sequence (list or tuple) of callables, e.g. "
+                f"[Normalize(78.0)], got {constraints!r}"
+            )
         for index, constraint in enumerate(constraints):
             if not callable(constraint):
                 raise TypeError(f"constraints[{index}] must be callable, got {constraint!r}")
@@ -318,6 +325,8 @@ class Accumulator:
                 ``batch_reduction`` callable returned the wrong shape; nothing
                 is accumulated.
         """
+        if not isinstance(batched, bool):
+            raise TypeError(f"batched must be a bool (True or False), got {batched!r}")
         param = self.parameter
         reduced = [
             None if value is None else self._reduce_batch(term, value, param, batched)
@@ -592,15 +601,25 @@ class Accumulator:
         param = self.parameter
         shape = tuple(param.shape)
         try:
-            steps = int(state["steps"])
+            steps = state["steps"]
             sums = list(state["sums"])
             history = [list(h) for h in state["history"]]
         except (KeyError, TypeError) as error:
             raise ValueError(
                 f"state for accumulator {self.name!r} must have 'steps', 'sums' and 'history'"
             ) from error
-        if steps < 0 or len(sums) != 2 or len(history) != 2:
-            raise ValueError(f"malformed state for accumulator {self.name!r}")
+        if isinstance(steps, torch.Tensor) and steps.numel() == 1 and not steps.is_floating_point():
+            steps = steps.item()
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(
+                f"state for accumulator {self.name!r}: 'steps' must be a non-negative int, "
+                f"got {steps!r}"
+            )
+        if len(sums) != 2 or len(history) != 2:
+            raise ValueError(
+                f"state for accumulator {self.name!r}: 'sums' and 'history' must have two "
+                f"entries each (potentiation, depression), got {len(sums)} and {len(history)}"
+            )
         tensors = [t for t in sums if t is not None] + [
             t for h in history for t in h if t is not None
         ]

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from .._validation import as_shape, check_input, positive
+from .._validation import as_float, as_shape, check_input, positive
 
 __all__ = ["StatefulModule", "Neuron", "Synapse", "Connection"]
 
@@ -83,7 +83,7 @@ class Neuron(StatefulModule, ABC):
     def __init__(self, shape: int | tuple[int, ...], step_time: float) -> None:
         super().__init__()
         self._shape = as_shape("shape", shape)
-        self._step_time = float(positive("step_time", step_time, "ms"))
+        self._step_time = as_float("step_time", step_time, positive, "ms")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -151,7 +151,7 @@ class Synapse(StatefulModule, ABC):
     def __init__(self, shape: int | tuple[int, ...], step_time: float) -> None:
         super().__init__()
         self._shape = as_shape("shape", shape)
-        self._step_time = float(positive("step_time", step_time, "ms"))
+        self._step_time = as_float("step_time", step_time, positive, "ms")
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -48,8 +48,10 @@ from torch import nn
 
 from .._validation import (
     _dims,
+    as_float,
     as_shape,
     check_choice,
+    check_finite,
     nonnegative,
 )
 from ..functional.interpolation import read_history
@@ -87,8 +89,7 @@ def _initial_tensor(
                 f"{arg} must be a float or a tensor broadcastable to shape {shape}, "
                 f"got a tensor of shape {tuple(init.shape)}"
             ) from None
-        if not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{arg} must be finite")
+        check_finite(arg, value)
         return value
     if isinstance(init, bool) or not isinstance(init, str | int | float):
         raise TypeError(
@@ -104,15 +105,18 @@ def _initial_tensor(
     if init == "constant":
         if args is None or isinstance(args, Sequence):
             raise ValueError(f"{args_name} must be the constant value (a float), got {args!r}")
-        if not math.isfinite(float(args)):
-            raise ValueError(f"{args_name} must be finite, got {args!r}")
-        return out.fill_(float(args))
+        return out.fill_(as_float(args_name, args))
     if args is None:
         args = (-scale, scale) if init == "uniform" else (0.0, scale)
-    if not isinstance(args, Sequence) or len(args) != 2:
-        expected = "(low, high)" if init == "uniform" else "(mean, std)"
-        raise ValueError(f"{args_name} must be {expected} for {init!r}, got {args!r}")
-    a, b = float(args[0]), float(args[1])
+    expected = "(low, high)" if init == "uniform" else "(mean, std)"
+    if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
+        raise ValueError(f"{args_name} must be {expected}, two floats, for {init!r}, got {args!r}")
+    try:
+        a, b = (as_float(args_name, v) for v in args)
+    except TypeError:
+        raise ValueError(
+            f"{args_name} must be {expected}, two floats, for {init!r}, got {args!r}"
+        ) from None
     if init == "uniform":
         if not (math.isfinite(a) and math.isfinite(b) and a <= b):
             raise ValueError(f"{args_name} must be (low, high) with low <= high, got {args!r}")
@@ -180,8 +184,11 @@ class _WeightedConnection(Connection):
         if isinstance(bias, bool):
             bias_value = torch.zeros(bias_shape) if bias else None
         else:
-            if isinstance(bias, str):
-                raise TypeError(f"bias must be a bool, a float or a tensor, got {bias!r}")
+            if not isinstance(bias, int | float | torch.Tensor):
+                raise TypeError(
+                    f"bias must be a bool, a float or a tensor broadcastable to {bias_shape}, "
+                    f"got {bias!r}"
+                )
             bias_value = _initial_tensor("bias", bias_shape, bias, None, fan_in, None)
         self.bias = None if bias_value is None else nn.Parameter(bias_value)
         self.synapse = synapse
@@ -202,12 +209,12 @@ class _WeightedConnection(Connection):
                         f"{weight_shape}, got a tensor of shape {tuple(delay.shape)}"
                     ) from None
             else:
-                value = torch.full(weight_shape, float(nonnegative("delay", delay, "ms")))
+                value = torch.full(weight_shape, as_float("delay", delay, nonnegative, "ms"))
             self.delay = nn.Parameter(value)
             largest = float(value.max())
             if max_delay is None:
                 max_delay = largest
-            max_delay = float(nonnegative("max_delay", max_delay, "ms"))
+            max_delay = as_float("max_delay", max_delay, nonnegative, "ms")
             if max_delay < largest:
                 raise ValueError(
                     f"max_delay must be at least the largest delay ({largest} ms), got {max_delay}"
@@ -231,7 +238,7 @@ class _WeightedConnection(Connection):
 
     @max_delay.setter
     def max_delay(self, value: float) -> None:
-        value = float(nonnegative("max_delay", value, "ms"))
+        value = as_float("max_delay", value, nonnegative, "ms")
         if self.delay is None and value > 0:
             raise ValueError("max_delay needs per-synapse delays: the connection has delay=None")
         self._max_delay = value
@@ -492,8 +499,10 @@ class LinearLateral(_DenseLike):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
+        # The synapse checks the inputs first: on bad input not even the diagonal is touched.
+        current = self.synapse(*inputs)
         self.zero_self_weights()
-        return self._map(self.synapse(*inputs), self.weight)
+        return self._map(current, self.weight)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
@@ -608,7 +617,11 @@ class LinearDirect(_WeightedConnection):
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
-        _check_layout("presynaptic", presynaptic, self.input_shape, "presynaptic values")
+        pre_batch = _check_layout(
+            "presynaptic", presynaptic, self.input_shape, "presynaptic values"
+        )
+        if pre_batch != batch:
+            raise ValueError(f"presynaptic has batch size {pre_batch}, postsynaptic has {batch}")
         product = _float(postsynaptic, self.weight) * _float(presynaptic, self.weight)
         if batch_reduction == "none":
             return product
@@ -736,7 +749,10 @@ class Conv2d(_WeightedConnection):
                     "synapse must be a HistorySynapse for a Conv2d with delays (its delayed "
                     f"reads are gathered from the history), got {type(synapse).__name__}"
                 )
-        (out_channels,) = as_shape("out_channels", out_channels)
+        if isinstance(out_channels, bool) or not isinstance(out_channels, int):
+            raise TypeError(f"out_channels must be a positive int, got {out_channels!r}")
+        if out_channels < 1:
+            raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
         kernel = _pair("kernel_size", kernel_size, 1)
         self._stride = _pair("stride", stride, 1)
         self._padding = _pair("padding", padding, 0)

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_input
+from .._validation import check_finite as require_finite
 from .base import Connection, Neuron
 
 __all__ = ["Cell", "Layer", "Serial", "COMBINATIONS"]
@@ -153,6 +154,22 @@ class Layer(nn.Module):
         combine: Combiner | Mapping[str, Combiner] = "sum",
     ) -> None:
         super().__init__()
+        for arg, mapping in (
+            ("connections", connections),
+            ("neurons", neurons),
+            ("wiring", wiring),
+        ):
+            if not isinstance(mapping, Mapping):
+                raise TypeError(
+                    f"{arg} must be a mapping (dict) keyed by name, got {type(mapping).__name__}"
+                )
+            for key in mapping:
+                if not isinstance(key, str):
+                    raise TypeError(f"{arg} must be keyed by names (str), got key {key!r}")
+                if not key or "." in key:
+                    raise ValueError(
+                        f"{arg} must be keyed by non-empty names without '.', got {key!r}"
+                    )
         if not connections:
             raise ValueError("connections must name at least one Connection, got none")
         if not neurons:
@@ -171,6 +188,10 @@ class Layer(nn.Module):
                 f"wiring must give a neuron group for every connection; missing {sorted(unwired)}"
             )
         for cname, nname in wiring.items():
+            if not isinstance(nname, str):
+                raise TypeError(
+                    f"wiring[{cname!r}] must be the name of a neuron group, got {nname!r}"
+                )
             if cname not in connections:
                 raise ValueError(
                     f"wiring names unknown connection {cname!r}; known: {sorted(connections)}"
@@ -266,7 +287,14 @@ class Layer(nn.Module):
             neuron group name -> spikes ``(batch, *shape)``.
 
         Raises:
-            ValueError: an input is missing or names an unknown connection.
+            TypeError: ``inputs`` is neither a mapping nor a tensor, or an input
+                is not a tensor.
+            ValueError: an input is missing, names an unknown connection, has
+                the wrong shape, a batch size other than the other inputs' or
+                the live state's, or (where the connection's synapse checks
+                its inputs) NaN or inf. Every input is checked before any
+                connection or neuron group steps, so on an error no state
+                changes.
         """
         if isinstance(inputs, torch.Tensor):
             if len(self._wiring) != 1:
@@ -275,6 +303,11 @@ class Layer(nn.Module):
                     f"{len(self._wiring)} connections ({sorted(self._wiring)})"
                 )
             inputs = {next(iter(self._wiring)): inputs}
+        if not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"inputs must be a mapping from connection name to tensor, or a tensor for a "
+                f"layer with one connection, got {type(inputs).__name__}"
+            )
         missing = set(self._wiring) - set(inputs)
         extra = set(inputs) - set(self._wiring)
         if missing or extra:
@@ -282,6 +315,7 @@ class Layer(nn.Module):
                 f"inputs must give exactly one tensor per connection {sorted(self._wiring)}; "
                 f"missing {sorted(missing)}, unknown {sorted(extra)}"
             )
+        self._check_inputs(inputs)
         outputs: dict[str, torch.Tensor] = {}
         for nname, feeders in self._feeds.items():
             currents = {c: self.connections[c](inputs[c]) for c in feeders}
@@ -291,6 +325,44 @@ class Layer(nn.Module):
             )
             outputs[nname] = self.neurons[nname](current)
         return outputs
+
+    def _check_inputs(self, inputs: Mapping[str, torch.Tensor]) -> None:
+        """Check every input before anything steps (one connection's check would come too late).
+
+        Shapes and batch sizes always (host-side, no device synchronisation);
+        NaN and inf only for several connections whose synapses check their
+        inputs (one synchronisation for all of them): with one connection its
+        synapse's own check already runs before any state changes.
+        """
+        batch: int | None = None
+        first = ""
+        floating: list[tuple[str, torch.Tensor]] = []
+        for cname in self._wiring:
+            connection = self.connections[cname]
+            name = f"inputs[{cname!r}]"
+            value = inputs[cname]
+            size = check_input(
+                name, value, tuple(connection.input_shape), connection.synapse.batch_size, False
+            )
+            if batch is None:
+                batch, first = size, name
+            elif size != batch:
+                raise ValueError(f"{name} has batch size {size} but {first} has {batch}")
+            if getattr(connection.synapse, "check_inputs", False) and value.is_floating_point():
+                floating.append((name, value))
+        for nname, group in self.neurons.items():
+            held = group.batch_size
+            if held is not None and batch != held:
+                raise ValueError(
+                    f"inputs have batch size {batch} but neuron group {nname!r} holds state for "
+                    f"batch size {held}; call reset() between samples of different batch sizes"
+                )
+        if len(self._wiring) > 1 and floating:
+            # One fast reduction; the exact (slower) check only when it is not finite.
+            totals = torch.stack([value.detach().sum().float() for _, value in floating])
+            if not bool(torch.isfinite(totals).all()):
+                for name, value in floating:
+                    require_finite(name, value)
 
     def reset(self) -> None:
         """Drop per-sample state of every connection and neuron group."""
@@ -344,5 +416,20 @@ class Serial(Layer):
         return super().cell(self._connection_name if connection is None else connection, neuron)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """Advance one step: spikes in, spikes out."""
-        return self.neuron(self.connection(inputs))
+        """Advance one step: spikes in, spikes out.
+
+        Raises:
+            ValueError: as the connection's and the neurons' ``forward``; a
+                batch size other than that of the neurons' state is caught
+                before the connection steps, so on an error no state changes.
+        """
+        neuron = self.neuron
+        held = neuron.batch_size
+        if held is not None and isinstance(inputs, torch.Tensor) and inputs.dim() > 0:
+            if inputs.shape[0] != held:
+                raise ValueError(
+                    f"inputs has batch size {inputs.shape[0]} but neuron group "
+                    f"{self._neuron_name!r} holds state for batch size {held}; call reset() "
+                    "between samples of different batch sizes"
+                )
+        return neuron(self.connection(inputs))

@@ -45,6 +45,7 @@ from .._validation import (
     check_greater,
     check_input,
     finite,
+    flag,
     nonnegative,
     positive,
 )
@@ -112,7 +113,7 @@ class _SpikingNeuron(Neuron):
     ) -> None:
         super().__init__(shape, step_time)
         self.surrogate = as_surrogate(surrogate)
-        self.check_finite = bool(check_finite)
+        self.check_finite = flag("check_finite", check_finite)
         self.register_state("_voltage")
         self.register_state("_refrac")
         self.register_state("_spike")
@@ -257,7 +258,10 @@ class _SpikingNeuron(Neuron):
     def refrac(self, value: torch.Tensor) -> None:
         value = self._checked_state("refrac", value)
         if bool((value < 0).any()):
-            raise ValueError("refrac must be non-negative (remaining refractory time in ms)")
+            raise ValueError(
+                "refrac must be non-negative (remaining refractory time in ms), got minimum "
+                f"{float(value.min())!r}"
+            )
         self._refrac = value
 
     def _checked_state(
@@ -430,6 +434,8 @@ class LIF(_SpikingNeuron):
         ValueError: a time constant or ``step_time`` not positive, ``refrac_t``
             negative, ``thresh_v`` not above ``reset_v``, a tensor not
             broadcastable to ``shape``.
+        TypeError: a parameter that is not a number or a real tensor,
+            ``check_finite`` not a bool.
 
     Shapes:
         ``forward(inputs)``: ``(batch, *shape)`` nA -> spikes ``(batch, *shape)``.
@@ -567,7 +573,7 @@ class ALIF(_SpikingNeuron):
         check_finite: bool = True,
     ) -> None:
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
-        self.sync_ranks = bool(sync_ranks)
+        self.sync_ranks = flag("sync_ranks", sync_ranks)
         self._membrane(
             rest_v=rest_v,
             reset_v=reset_v,
@@ -1056,6 +1062,10 @@ class Izhikevich(_SpikingNeuron):
             >>> fast = Izhikevich.from_abcd(10, a=0.1, b=0.2, c=-65.0, d=2.0)
         """
         a = positive("a", a, "1/ms")
+        c = finite("c", c)
+        thresh_v = kwargs.get("thresh_v", 30.0)
+        if isinstance(thresh_v, Real | torch.Tensor) and not isinstance(thresh_v, bool):
+            check_greater("thresh_v", finite("thresh_v", thresh_v), "c (reset_v)", c)
         return cls(
             shape,
             step_time,

@@ -40,12 +40,14 @@ import torch
 
 from .._validation import (
     _dims,
+    as_float,
     as_parameter_tensor,
     check_choice,
     check_greater,
     check_input,
     exp_decay,
     finite,
+    flag,
     nonnegative,
     positive,
 )
@@ -94,7 +96,9 @@ class HistorySynapse(Synapse):
 
     Raises:
         ValueError: ``step_time`` not positive, ``delay`` negative, or an
-            unknown ``interp_mode``.
+            unknown ``interp_mode``, ``current_overbound`` not finite.
+        TypeError: ``check_inputs`` or ``spike_overbound`` not a bool,
+            ``current_overbound`` not a number.
 
     Shapes:
         ``forward(spikes, ...)``: ``spikes`` ``(batch, *shape)``, 0/1 float or
@@ -117,9 +121,13 @@ class HistorySynapse(Synapse):
         self._delay = 0.0
         self._length = 1
         self.interp_mode = interp_mode
-        self.current_overbound = None if current_overbound is None else float(current_overbound)
-        self.spike_overbound = None if spike_overbound is None else bool(spike_overbound)
-        self.check_inputs = bool(check_inputs)
+        self.current_overbound = (
+            None if current_overbound is None else as_float("current_overbound", current_overbound)
+        )
+        self.spike_overbound = (
+            None if spike_overbound is None else flag("spike_overbound", spike_overbound)
+        )
+        self.check_inputs = flag("check_inputs", check_inputs)
         self.register_state("current_state")
         self.register_state("spike_state")
         self.register_state("current_history")
@@ -138,8 +146,10 @@ class HistorySynapse(Synapse):
     @delay.setter
     def delay(self, value: float) -> None:
         if isinstance(value, torch.Tensor):
+            # per-synapse delays: every one must be valid, the history serves the largest
+            nonnegative("delay", value, "ms")
             value = float(value.detach().max()) if value.numel() else 0.0
-        value = float(nonnegative("delay", value, "ms"))
+        value = as_float("delay", value, nonnegative, "ms")
         length = history_length(value, self.step_time)
         if length != self._length and self.current_state is not None:
             self._resize_history(length)
@@ -588,11 +598,11 @@ class DoubleExponentialCurrent(HistorySynapse):
             spike_overbound=spike_overbound,
             check_inputs=check_inputs,
         )
-        positive("tc_decay", tc_decay, "ms")
-        positive("tc_rise", tc_rise, "ms")
+        # Each is checked (positive, shape) before the two are compared; the half-built
+        # synapse is discarded on an error.
+        tc_decay = self._parameter("tc_decay", tc_decay, unit="ms")
+        tc_rise = self._parameter("tc_rise", tc_rise, unit="ms")
         check_greater("tc_decay", tc_decay, "tc_rise", tc_rise)
-        self._parameter("tc_decay", tc_decay, unit="ms")
-        self._parameter("tc_rise", tc_rise, unit="ms")
         self._parameter("spike_charge", spike_charge, check=_finite_charge, unit="pC")
         self.register_state("decay_term")
         self.register_state("rise_term")

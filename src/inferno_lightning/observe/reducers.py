@@ -100,6 +100,15 @@ class Reducer(StatefulModule, ABC):
         """Hyperparameters (name -> value); equal configs reduce identically."""
         return {}
 
+    def _detached(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` detached, after checking it is a tensor (a host-side check, no sync)."""
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: value must be a torch.Tensor (batch, *shape), "
+                f"got {type(value).__name__}"
+            )
+        return value.detach()
+
     def _check_shape(self, state: torch.Tensor, value: torch.Tensor, skip: int = 0) -> None:
         # A plain tuple comparison: no tensor op and no device synchronisation.
         if state.shape[skip:] != value.shape:
@@ -158,7 +167,7 @@ class LatestReducer(Reducer):
         self.register_state("data")
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         data = self.data
         if data is None:
             self.data = value.clone(memory_format=torch.contiguous_format)
@@ -223,7 +232,7 @@ class HistoryReducer(Reducer):
         return {"step_time": self._step_time, "duration": self._duration}
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         data = self.data
         if data is None:
             data = self.data = torch.zeros(
@@ -370,7 +379,7 @@ class NearestTraceReducer(_TraceReducer):
         super().__init__(step_time, time_constant, amplitude, target, tolerance)
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         nearest_trace_(self._state(value), self.events(value), self._decay, self._amplitude)
 
 
@@ -404,7 +413,7 @@ class CumulativeTraceReducer(_TraceReducer):
         super().__init__(step_time, time_constant, amplitude, target, tolerance)
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         cumulative_trace_(self._state(value), self.events(value), self._decay, self._amplitude)
 
 
@@ -441,7 +450,7 @@ class ScaledTraceReducer(Reducer, _DecayingTrace):
         return {**self._trace_config(), "scale": self._scale}
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         scaled_trace_(self._state(value), value, self._decay, self._scale)
 
     def peek(self) -> torch.Tensor | None:
@@ -466,7 +475,7 @@ class EventCountReducer(_EventReducer):
         self.register_state("count")
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         count = self.count
         if count is None:
             count = self.count = torch.zeros(
@@ -517,7 +526,7 @@ class TimeSinceEventReducer(_EventReducer):
         return {"step_time": self._step_time, **super().config}
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         elapsed = self.elapsed
         if elapsed is None:
             elapsed = self.elapsed = torch.full(
@@ -551,7 +560,7 @@ class MeanReducer(Reducer):
         return self._steps
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         mean = self.mean
         if mean is None:
             self.mean = value.to(_state_dtype(value), copy=True)
@@ -631,7 +640,7 @@ class EMAReducer(Reducer):
         return {"smoothing": self._smoothing}
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         average = self.average
         if average is None:
             self.average = value.to(_state_dtype(value), copy=True)
@@ -683,7 +692,7 @@ class PriorTraceReducer(Reducer, _DecayingTrace):
         return {**self._trace_config(), "mode": self._mode}
 
     def forward(self, value: torch.Tensor) -> None:
-        value = value.detach()
+        value = self._detached(value)
         trace = self._state(value)
         if self.prior is None:
             self.prior = torch.zeros_like(trace)

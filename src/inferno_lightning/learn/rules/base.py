@@ -155,13 +155,15 @@ def real(name: str, value: object, check: str = "finite", unit: str = "") -> flo
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     number = float(value)
-    suffix = f" {unit}" if unit else ""
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite{suffix}, got {value!r}")
-    if check == "positive" and not number > 0:
-        raise ValueError(f"{name} must be positive{suffix}, got {value!r}")
-    if check == "nonnegative" and not number >= 0:
-        raise ValueError(f"{name} must be non-negative{suffix}, got {value!r}")
+    suffix = f" (in {unit})" if unit else ""
+    kind = {"positive": "positive and finite", "nonnegative": "non-negative and finite"}
+    expected = kind.get(check, "finite")
+    if (
+        not math.isfinite(number)
+        or (check == "positive" and not number > 0)
+        or (check == "nonnegative" and not number >= 0)
+    ):
+        raise ValueError(f"{name} must be {expected}{suffix}, got {value!r}")
     return number
 
 
