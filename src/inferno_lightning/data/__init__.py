@@ -15,6 +15,7 @@ from ._files import (
     default_data_root,
     resolve_data_root,
 )
+from ._sampling import EpochShuffleSampler
 from .digits import DIGITS_CLASSES, DIGITS_SAMPLES, DIGITS_SHAPE, DigitsDataModule
 from .dvs_gesture import (
     DVS_GESTURE_CLASSES,
@@ -49,6 +50,7 @@ __all__ = [
     "NMNIST_SENSOR_SHAPE",
     "DVSGestureDataModule",
     "DigitsDataModule",
+    "EpochShuffleSampler",
     "EventDataModule",
     "FrameTransform",
     "MNISTDataModule",

@@ -17,6 +17,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
+from ._sampling import EpochShuffleSampler
+
 __all__ = ["DigitsDataModule", "DIGITS_SAMPLES", "DIGITS_CLASSES", "DIGITS_SHAPE"]
 
 #: Samples in scikit-learn's digits data set.
@@ -55,9 +57,11 @@ class DigitsDataModule(pl.LightningDataModule):
 
     Each part has the class proportions of the whole data set (to within a
     sample), and the same seed gives the same parts. The
-    training loader shuffles with a generator seeded ``seed`` (the same
-    order for the same seed; under DDP Lightning's distributed sampler
-    shuffles instead); the other loaders keep the split's order.
+    training loader shuffles with an
+    :class:`~inferno_lightning.data.EpochShuffleSampler` (each epoch's order
+    depends on ``seed`` and the epoch only, so a resumed fit sees the batches
+    of an uninterrupted one; under DDP Lightning's distributed sampler
+    reshuffles it per epoch); the other loaders keep the split's order.
 
     Args:
         batch_size: samples per batch, for every loader.
@@ -200,8 +204,9 @@ class DigitsDataModule(pl.LightningDataModule):
             "persistent_workers": self.num_workers > 0,
         }
         if shuffle:
-            options["shuffle"] = True
-            options["generator"] = torch.Generator().manual_seed(self.seed)
+            # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
+            # the batches an uninterrupted one does.
+            options["sampler"] = EpochShuffleSampler(len(dataset), self.seed)
         return DataLoader(dataset, **options)
 
     @override

@@ -51,6 +51,7 @@ from typing_extensions import override
 
 from .._validation import check_choice
 from ._files import DATA_ROOT_ENV, MissingDataError, atomic_save, resolve_data_root
+from ._sampling import EpochShuffleSampler
 
 __all__ = [
     "EVENT_DTYPE",
@@ -661,7 +662,8 @@ class EventDataModule(pl.LightningDataModule):
       (:meth:`split_indices`); the test part is the data set's test split.
     - **Loaders.** Items are ``(frames, label)``: float32 ``(T, 2, H, W)``
       (event counts, or 0/1 with ``binary``) and int64. The training loader
-      shuffles with a generator seeded ``seed``; the others keep the split's
+      shuffles with an :class:`EpochShuffleSampler` (an order per
+      ``(seed, epoch)``, so resumed fits see the same batches); the others keep the split's
       order; the predict loader serves the test part.
 
     :meth:`prepare_data` (one process per node, run by the Trainer) downloads
@@ -1096,8 +1098,9 @@ class EventDataModule(pl.LightningDataModule):
             "pin_memory": self.pin_memory,
         }
         if shuffle:
-            options["shuffle"] = True
-            options["generator"] = torch.Generator().manual_seed(self.seed)
+            # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
+            # the batches an uninterrupted one does.
+            options["sampler"] = EpochShuffleSampler(len(dataset), self.seed)
         return DataLoader(dataset, **options)
 
     @override

@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from .._validation import check_choice
 from ._files import DATA_ROOT_ENV, MissingDataError, resolve_data_root
+from ._sampling import EpochShuffleSampler
 
 if TYPE_CHECKING:
     from torchvision.datasets import MNIST
@@ -124,9 +125,10 @@ class MNISTDataModule(pl.LightningDataModule):
     :meth:`prepare_data` (run by the Trainer on one process per node) has
     torchvision download the missing files; otherwise nothing is fetched.
 
-    The training loader shuffles with a generator seeded ``seed`` (the same
-    order for the same seed; under DDP Lightning's distributed sampler
-    shuffles instead); the other loaders keep the files' order. The predict
+    The training loader shuffles with an
+    :class:`~inferno_lightning.data.EpochShuffleSampler` (each epoch's order
+    depends on ``seed`` and the epoch only, so a resumed fit sees the batches
+    of an uninterrupted one); the other loaders keep the files' order. The predict
     loader serves the test part.
 
     Args:
@@ -365,8 +367,9 @@ class MNISTDataModule(pl.LightningDataModule):
             "pin_memory": self.pin_memory,
         }
         if shuffle:
-            options["shuffle"] = True
-            options["generator"] = torch.Generator().manual_seed(self.seed)
+            # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
+            # the batches an uninterrupted one does.
+            options["sampler"] = EpochShuffleSampler(len(dataset), self.seed)
         return DataLoader(dataset, **options)
 
     @override
