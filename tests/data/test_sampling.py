@@ -63,3 +63,48 @@ def test_lightning_sets_the_epoch() -> None:
                          enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     trainer.fit(model, loader)
     assert model.seen == [sampler.order(epoch).tolist() for epoch in range(3)]
+
+
+class Fingerprints(pl.LightningModule):
+    """Records a fingerprint of every training sample, in order, across processes' fits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        images = batch[0].flatten(1).double()
+        self.seen += (images * torch.arange(1, images.shape[1] + 1)).sum(1).tolist()
+        return (self.weight * 0).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("stop", [5, 17, 20])
+def test_a_fit_resumed_mid_epoch_sees_the_remaining_samples(tmp_path, stop: int) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from inferno_lightning.data import DigitsDataModule
+
+    def trainer(**options) -> pl.Trainer:
+        return pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          limit_val_batches=0, **options)  # fmt: skip
+
+    straight = Fingerprints()
+    trainer(max_epochs=2, enable_checkpointing=False).fit(
+        straight, datamodule=DigitsDataModule(batch_size=64)
+    )
+    assert len(straight.seen) == 2 * 1077
+    first = Fingerprints()
+    saving = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=stop, save_last=True)
+    trainer(max_steps=stop, callbacks=[saving]).fit(
+        first, datamodule=DigitsDataModule(batch_size=64)
+    )
+    # 17 batches per epoch: step 5 is mid-epoch 0, 17 its end, 20 mid-epoch 1.
+    second = Fingerprints()
+    trainer(max_epochs=2, enable_checkpointing=False).fit(
+        second, datamodule=DigitsDataModule(batch_size=64), ckpt_path=tmp_path / "last.ckpt"
+    )
+    assert first.seen + second.seen == straight.seen

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["EpochShuffleSampler"]
+__all__ = ["EpochShuffleSampler", "resume_position"]
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -20,6 +21,9 @@ class EpochShuffleSampler(Sampler[int]):
     ``seed * 1_000_003 + e``, whatever ran before: Lightning calls
     :meth:`set_epoch` at the start of every training epoch (as it does for
     ``DistributedSampler``), so a resumed fit reproduces the uninterrupted one.
+    A fit resumed from a checkpoint written in the middle of an epoch must
+    also skip the samples that epoch already served: :meth:`resume_from`
+    (the data modules call it with :func:`resume_position`).
 
     Args:
         size: number of samples.
@@ -38,6 +42,17 @@ class EpochShuffleSampler(Sampler[int]):
         self.size = size
         self.seed = seed
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None
+
+    def resume_from(self, epoch: int, samples: int) -> None:
+        """Make the next iteration over ``epoch`` start after its first ``samples`` samples.
+
+        Once only: later iterations (and other epochs) serve whole epochs.
+        """
+        for name, value in (("epoch", epoch), ("samples", samples)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        self._resume = (epoch, min(samples, self.size))
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` from the next iteration on."""
@@ -51,7 +66,33 @@ class EpochShuffleSampler(Sampler[int]):
         return torch.randperm(self.size, generator=generator)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order(self.epoch).tolist())
+        order = self.order(self.epoch).tolist()
+        if self._resume is not None and self._resume[0] == self.epoch:
+            order = order[self._resume[1] :]
+            self._resume = None
+        return iter(order)
 
     def __len__(self) -> int:
         return self.size
+
+
+def resume_position(trainer: Any) -> tuple[int, int] | None:
+    """Where a fit being resumed stands: ``(epoch, batches of it already trained)``, else ``None``.
+
+    Read from Lightning's restored loop state while the training dataloader is
+    built (``Trainer.fit(..., ckpt_path=...)`` restores the loops first). Only
+    for one process: under DDP the distributed sampler splits the order after
+    this sampler, so a mid-epoch resume there restarts the epoch (``None``).
+
+    Args:
+        trainer: the data module's trainer, or ``None``.
+    """
+    if trainer is None or getattr(trainer, "world_size", 1) != 1:
+        return None
+    loop = getattr(trainer, "fit_loop", None)
+    if loop is None or not loop.restarting:
+        return None
+    batches = loop.epoch_loop.batch_progress.current.processed
+    if batches <= 0:
+        return None
+    return trainer.current_epoch, batches

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
-from ._sampling import EpochShuffleSampler
+from ._sampling import EpochShuffleSampler, resume_position
 
 __all__ = ["DigitsDataModule", "DIGITS_SAMPLES", "DIGITS_CLASSES", "DIGITS_SHAPE"]
 
@@ -206,7 +206,11 @@ class DigitsDataModule(pl.LightningDataModule):
         if shuffle:
             # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
             # the batches an uninterrupted one does.
-            options["sampler"] = EpochShuffleSampler(len(dataset), self.seed)
+            sampler = EpochShuffleSampler(len(dataset), self.seed)
+            position = resume_position(self.trainer)
+            if position is not None:  # resumed mid-epoch: skip what that epoch already served
+                sampler.resume_from(position[0], position[1] * self.batch_size)
+            options["sampler"] = sampler
         return DataLoader(dataset, **options)
 
     @override

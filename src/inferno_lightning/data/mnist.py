@@ -24,7 +24,7 @@ from typing_extensions import override
 
 from .._validation import check_choice
 from ._files import DATA_ROOT_ENV, MissingDataError, resolve_data_root
-from ._sampling import EpochShuffleSampler
+from ._sampling import EpochShuffleSampler, resume_position
 
 if TYPE_CHECKING:
     from torchvision.datasets import MNIST
@@ -369,7 +369,11 @@ class MNISTDataModule(pl.LightningDataModule):
         if shuffle:
             # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
             # the batches an uninterrupted one does.
-            options["sampler"] = EpochShuffleSampler(len(dataset), self.seed)
+            sampler = EpochShuffleSampler(len(dataset), self.seed)
+            position = resume_position(self.trainer)
+            if position is not None:  # resumed mid-epoch: skip what that epoch already served
+                sampler.resume_from(position[0], position[1] * self.batch_size)
+            options["sampler"] = sampler
         return DataLoader(dataset, **options)
 
     @override
