@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo digits test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m inferno_lightning.demo
+
+# The main job: Diehl & Cook on the bundled digits, trained, tested, logged (W&B offline).
+digits: $(STAMP)
+	$(VENV)/bin/inferno-lightning fit --config recipes/digits_diehl_cook.yaml
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

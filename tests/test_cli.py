@@ -129,7 +129,15 @@ def test_bad_model_value_is_an_error_naming_the_argument() -> None:
 
 
 def test_main_returns_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    argv = ["inferno-lightning", "validate", "--config", DIGITS, *SMALL, "--trainer.logger", "false"]
+    argv = [
+        "inferno-lightning",
+        "validate",
+        "--config",
+        DIGITS,
+        *SMALL,
+        "--trainer.logger",
+        "false",
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     assert main() is None
 
@@ -178,3 +186,16 @@ def test_rules_without_local_learning_callback_refuse_to_fit() -> None:
     with pytest.raises(RuntimeError, match="LocalLearning"):
         trainer.fit(model, datamodule=DigitsDataModule(batch_size=4))
     assert torch.equal(model.input_connection.weight, weights)
+
+
+def test_num_threads_sets_torch_threads_before_building() -> None:
+    before = torch.get_num_threads()
+    try:
+        run = cli(
+            ["--config", DIGITS, "--num_threads", "1", "--trainer.logger", "false"], run=False
+        )
+        assert torch.get_num_threads() == 1 and run.config["num_threads"] == 1
+        with pytest.raises(ValueError, match="num_threads"):
+            cli(["--config", DIGITS, "--num_threads", "0"], run=False)
+    finally:
+        torch.set_num_threads(before)
