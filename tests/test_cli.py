@@ -199,3 +199,30 @@ def test_num_threads_sets_torch_threads_before_building() -> None:
             cli(["--config", DIGITS, "--num_threads", "0"], run=False)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_checkpoint_of_another_model_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    cli(
+        ["fit", "--config", DIGITS, *SMALL, "--trainer.max_steps", "1", "--test_after_fit", "false"]
+    )
+    last = tmp_path / "checkpoints" / "digits_diehl_cook" / "last.ckpt"
+    before = last.read_bytes()
+    surrogate = str(ROOT / "recipes" / "digits_surrogate.yaml")
+    with pytest.raises(
+        ValueError, match=r"was written by a inferno_lightning\.models\.diehl_cook\.DiehlCook2015, but"
+    ):
+        cli(["fit", "--config", surrogate, "--ckpt_path", str(last)])
+    assert last.read_bytes() == before
+    assert not (tmp_path / "checkpoints" / "digits_surrogate").exists()
+    # Through the Trainer alone (no CLI), the model refuses it before loading any state.
+    from inferno_lightning.models import SurrogateConvSNN
+
+    model = SurrogateConvSNN(input_shape=(1, 8, 8), channels=(2,), hidden=4, n_steps=2)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    with pytest.raises(ValueError, match="DiehlCook2015, not a .*SurrogateConvSNN"):
+        trainer.fit(model, datamodule=DigitsDataModule(batch_size=8), ckpt_path=last)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())

@@ -23,9 +23,11 @@ key in ``WANDB_API_KEY`` or from ``wandb login``) or chosen a mode with
 
 from __future__ import annotations
 
+import importlib
 import netrc
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -41,7 +43,7 @@ from . import data as _data  # noqa: F401
 from . import models as _models  # noqa: F401
 from . import strategies as _strategies  # noqa: F401
 
-__all__ = ["InfernoLightningCLI", "cli", "main", "wandb_configured"]
+__all__ = ["InfernoLightningCLI", "check_checkpoint_model", "cli", "main", "wandb_configured"]
 
 
 def wandb_configured(environ: dict[str, str] | None = None) -> bool:
@@ -107,6 +109,17 @@ class InfernoLightningCLI(LightningCLI):
             "Default: torch's choice.",
         )
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI replaces the configured model by the class a checkpoint names; a checkpoint
+        # of another model must be refused instead, before anything is built.
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            path = self.config[subcommand].get("ckpt_path")
+            model = self.config[subcommand].get("model")
+            if path and Path(path).is_file() and model is not None:
+                check_checkpoint_model(path, str(model.get("class_path", "")))
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         """Set the CPU threads (``num_threads``) and make W&B folders absolute.
 
@@ -151,6 +164,36 @@ class InfernoLightningCLI(LightningCLI):
     def report(self) -> None:
         """Print the final metrics, the log folders and the checkpoint folder."""
         print(report_text(self.trainer), flush=True)
+
+
+def _resolve(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return class_path
+
+
+def check_checkpoint_model(path: str | os.PathLike[str], class_path: str) -> None:
+    """Refuse a checkpoint written by another model class than ``class_path``.
+
+    Args:
+        path: the checkpoint file.
+        class_path: the configured model's class path.
+
+    Raises:
+        ValueError: the checkpoint names another model class, naming both.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    hyper_parameters = checkpoint.get("hyper_parameters") or {}
+    written = checkpoint.get("inferno_lightning_model") or hyper_parameters.get("_class_path")
+    if not written or not class_path or _resolve(written) is _resolve(class_path):
+        return
+    raise ValueError(
+        f"ckpt_path {os.fspath(path)!r} was written by a {written}, but the configuration "
+        f"builds a {class_path}: pass the recipe or --model the checkpoint was trained with, "
+        "or another checkpoint; nothing was loaded or written"
+    )
 
 
 def report_text(trainer: pl.Trainer) -> str:

@@ -57,6 +57,10 @@ def _unpassable_init_arguments(module: nn.Module) -> list[str]:
     return sorted(every - passable)
 
 
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class SpikingModule(pl.LightningModule):
     r"""LightningModule base for spiking networks.
 
@@ -354,6 +358,7 @@ class SpikingModule(pl.LightningModule):
     # -------------------------------------------------------------- checkpoints
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["inferno_lightning_model"] = _class_path(type(self))
         # Every rank runs this hook; each rank's stream is saved so that every rank resumes its own.
         if self._generator is None:
             return
@@ -368,6 +373,18 @@ class SpikingModule(pl.LightningModule):
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the random streams; refuse a checkpoint written by another model class.
+
+        Raises:
+            ValueError: the checkpoint holds another model (before any state is loaded).
+        """
+        written_by = checkpoint.get("inferno_lightning_model")
+        if written_by is not None and written_by != _class_path(type(self)):
+            raise ValueError(
+                f"checkpoint was written by a {written_by}, not a {_class_path(type(self))}: load it with "
+                f"{written_by.rsplit('.', 1)[-1]} (on the command line, the --model it was trained "
+                "with); nothing was loaded"
+            )
         states = checkpoint.get("inferno_lightning_generator")
         if not states:
             return
