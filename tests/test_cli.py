@@ -211,7 +211,8 @@ def test_a_checkpoint_of_another_model_is_refused_before_anything_is_written(
     before = last.read_bytes()
     surrogate = str(ROOT / "recipes" / "digits_surrogate.yaml")
     with pytest.raises(
-        ValueError, match=r"was written by a inferno_lightning\.models\.diehl_cook\.DiehlCook2015, but"
+        ValueError,
+        match=r"was written by a inferno_lightning\.models\.diehl_cook\.DiehlCook2015, but",
     ):
         cli(["fit", "--config", surrogate, "--ckpt_path", str(last)])
     assert last.read_bytes() == before

@@ -32,6 +32,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 # Per recipe: options that shrink the run to a step on the tiny data (never the model's kind).
 SHRINK = {
     "digits_diehl_cook": ["--model.init_args.presentation_time", "20"],
+    "digits_reward": ["--model.init_args.presentation_time", "10"],
     "digits_surrogate": ["--model.init_args.n_steps", "4"],
     "mnist_diehl_cook": ["--data.init_args.val_size", "10", "--model.init_args.n_neurons", "50",
                          "--model.init_args.presentation_time", "25"],
