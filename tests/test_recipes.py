@@ -100,7 +100,11 @@ def test_recipe_fits_a_step_on_tiny_data(recipe: Path, data_root: Path, tmp_path
     assert len(runs) == 1 and runs[0].stat().st_size > 0
     # A resumable checkpoint holding this model's hyperparameters.
     latest, best = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
-    assert latest.save_last and best.monitor == "val/accuracy" and trainer.checkpoint_callback is latest
+    assert (
+        latest.save_last
+        and best.monitor == "val/accuracy"
+        and trainer.checkpoint_callback is latest
+    )
     checkpoint = latest
     last = tmp_path / "checkpoints" / recipe.stem / "last.ckpt"
     assert Path(checkpoint.dirpath) == last.parent and last.is_file()

@@ -231,6 +231,14 @@ class Bound:
         """Bound a downward push by the lower limit."""
         raise NotImplementedError
 
+    def upper_factor_(self, weight: torch.Tensor, w_max: Limit, out: torch.Tensor) -> bool:
+        """Write :math:`U(w)` into ``out`` (shaped like ``weight``); ``False`` if this kind cannot."""
+        return False
+
+    def lower_factor_(self, weight: torch.Tensor, w_min: Limit, out: torch.Tensor) -> bool:
+        """Write :math:`L(w)` into ``out`` (shaped like ``weight``); ``False`` if this kind cannot."""
+        return False
+
     def __call__(
         self,
         weight: torch.Tensor,
@@ -238,6 +246,9 @@ class Bound:
         depression: torch.Tensor | None,
         w_min: Limit | None,
         w_max: Limit | None,
+        *,
+        nonnegative: bool = False,
+        out: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         r"""The updated weight :math:`w' = w + U(w)(P^+ + D^-) - L(w)(P^- + D^+)`.
 
@@ -247,13 +258,28 @@ class Bound:
             depression: signed depressing term :math:`D` (``None`` for zero).
             w_min: lower limit, or ``None`` for no lower bounding.
             w_max: upper limit, or ``None`` for no upper bounding.
+            nonnegative: the caller guarantees :math:`P \ge 0` and
+                :math:`D \ge 0` elementwise, so :math:`P^+ + D^- = P` and
+                :math:`P^- + D^+ = D` and the sign split is skipped (same result).
+            out: two scratch tensors shaped like ``weight`` (same dtype and
+                device, aliasing neither ``weight`` nor a term) that the result
+                may be computed in, to avoid allocating; the result is then the
+                first of them. Ignored where a kind has no in-place form.
 
         Returns:
-            A new tensor shaped like ``weight``.
+            A tensor shaped like ``weight`` (new, or ``out[0]``); ``weight`` is
+            never modified.
         """
-        up, down = _split(potentiation, depression)
+        if nonnegative:
+            up, down = potentiation, depression
+        else:
+            up, down = _split(potentiation, depression)
         if up is None and down is None:
             return weight.clone()
+        if out is not None:
+            result, scratch = out
+            if self._combine_into(weight, up, down, w_min, w_max, result, scratch):
+                return result
         delta = None
         if up is not None:
             delta = up if w_max is None else self.upper(weight, up, w_max)
@@ -261,6 +287,40 @@ class Bound:
             lowered = down if w_min is None else self.lower(weight, down, w_min)
             delta = -lowered if delta is None else delta - lowered
         return weight + delta
+
+    def _combine_into(
+        self,
+        weight: torch.Tensor,
+        up: torch.Tensor | None,
+        down: torch.Tensor | None,
+        w_min: Limit | None,
+        w_max: Limit | None,
+        result: torch.Tensor,
+        scratch: torch.Tensor,
+    ) -> bool:
+        # The same operations as the allocating path, in the same order (bit-identical results).
+        if up is not None:
+            if w_max is None:
+                result.copy_(up)
+            elif self.upper_factor_(weight, w_max, result):
+                result.mul_(up)
+            else:
+                return False
+        lowered = None
+        if down is not None:
+            if w_min is None:
+                lowered = down
+            elif self.lower_factor_(weight, w_min, scratch):
+                lowered = scratch.mul_(down)
+            else:
+                return False
+        if up is None:
+            assert lowered is not None
+            result.copy_(lowered).neg_()
+        elif lowered is not None:
+            result.sub_(lowered)
+        result.add_(weight)
+        return True
 
 
 def _split(
@@ -298,10 +358,25 @@ class ClampBound(Bound):
         depression: torch.Tensor | None,
         w_min: Limit | None,
         w_max: Limit | None,
+        *,
+        nonnegative: bool = False,
+        out: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The clamped updated weight; see :meth:`Bound.__call__` for the arguments."""
         if potentiation is None and depression is None:
             return weight.clone()
+        if out is not None:
+            result = out[0]
+            if potentiation is None:
+                result.copy_(depression).neg_()
+            elif depression is None:
+                result.copy_(potentiation)
+            else:
+                torch.sub(potentiation, depression, out=result)
+            result.add_(weight)
+            if w_min is None and w_max is None:
+                return result
+            return result.clamp_(min=w_min, max=w_max)
         if potentiation is None:
             change = -depression
         elif depression is None:
@@ -324,6 +399,16 @@ class HardBound(Bound):
         """See :func:`lower_hard`."""
         return lower_hard(weight, update, w_min)
 
+    def upper_factor_(self, weight: torch.Tensor, w_max: Limit, out: torch.Tensor) -> bool:
+        r""":math:`\Theta(w_\max - w)` into ``out``."""
+        torch.neg(weight, out=out).add_(w_max).gt_(0)
+        return True
+
+    def lower_factor_(self, weight: torch.Tensor, w_min: Limit, out: torch.Tensor) -> bool:
+        r""":math:`\Theta(w - w_\min)` into ``out``."""
+        torch.sub(weight, w_min, out=out).gt_(0)
+        return True
+
 
 @dataclass(frozen=True)
 class SoftBound(Bound):
@@ -336,6 +421,17 @@ class SoftBound(Bound):
     def lower(self, weight: torch.Tensor, update: torch.Tensor, w_min: Limit) -> torch.Tensor:
         """See :func:`lower_soft`."""
         return lower_soft(weight, update, w_min)
+
+    def upper_factor_(self, weight: torch.Tensor, w_max: Limit, out: torch.Tensor) -> bool:
+        r""":math:`w_\max - w` into ``out``."""
+        # -w + w_max equals w_max - w exactly (negation is exact).
+        torch.neg(weight, out=out).add_(w_max)
+        return True
+
+    def lower_factor_(self, weight: torch.Tensor, w_min: Limit, out: torch.Tensor) -> bool:
+        r""":math:`w - w_\min` into ``out``."""
+        torch.sub(weight, w_min, out=out)
+        return True
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ rank ends with identical weights:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -259,6 +260,8 @@ class Accumulator:
         self._present = [False, False]
         # Per-step terms (callable time reduction only).
         self._history: list[list[torch.Tensor | None]] = [[], []]
+        # Two weight-shaped work tensors the bounded weight is computed in (no allocation per apply).
+        self._work: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ info
 
@@ -303,6 +306,7 @@ class Accumulator:
         depression: torch.Tensor | None = None,
         *,
         batched: bool = False,
+        owned: bool = False,
     ) -> None:
         r"""Add one simulation step's terms.
 
@@ -318,6 +322,10 @@ class Accumulator:
                 reduced the batch itself). ``True``: terms are per sample,
                 ``(batch, *parameter.shape)``, and are reduced here with
                 ``batch_reduction``. Never guessed from the shape.
+            owned: the caller hands the term tensors over and never reads or
+                writes them again, so the Accumulator may keep one as its
+                running sum instead of copying it (learning rules whose terms
+                are fresh products pass ``True``).
 
         Raises:
             TypeError: a term is not a floating-point tensor.
@@ -327,14 +335,18 @@ class Accumulator:
         """
         if not isinstance(batched, bool):
             raise TypeError(f"batched must be a bool (True or False), got {batched!r}")
+        if not isinstance(owned, bool):
+            raise TypeError(f"owned must be a bool (True or False), got {owned!r}")
         param = self.parameter
         reduced = [
             None if value is None else self._reduce_batch(term, value, param, batched)
             for term, value in zip(_TERMS, (potentiation, depression), strict=True)
         ]
+        # A string batch reduction makes a new tensor; a callable's result may alias its input.
+        fresh = owned or (batched and isinstance(self.batch_reduction, str))
         self._steps += 1
         for index, value in enumerate(reduced):
-            self._add(index, value, param.dtype)
+            self._add(index, value, param.dtype, fresh)
 
     def _reduce_batch(
         self, term: str, value: torch.Tensor, param: torch.Tensor, batched: bool
@@ -379,7 +391,9 @@ class Accumulator:
             )
         return out
 
-    def _add(self, index: int, value: torch.Tensor | None, param_dtype: torch.dtype) -> None:
+    def _add(
+        self, index: int, value: torch.Tensor | None, param_dtype: torch.dtype, fresh: bool = False
+    ) -> None:
         if callable(self.time_reduction):
             # Copy: a rule may hand over a tensor it keeps updating in place.
             dtype = torch.promote_types(param_dtype, value.dtype) if value is not None else None
@@ -390,7 +404,10 @@ class Accumulator:
         dtype = torch.promote_types(param_dtype, value.dtype)
         buffer = self._sums[index]
         if not self._present[index]:
-            if (
+            if fresh and value.dtype == dtype and value.is_contiguous():
+                # Nobody else holds it: keep it as the running sum, no copy.
+                self._sums[index] = value
+            elif (
                 buffer is not None
                 and buffer.shape == value.shape
                 and buffer.dtype == dtype
@@ -426,13 +443,24 @@ class Accumulator:
             return None
         return PendingUpdate(*terms)
 
-    def _reduce_time(self, index: int) -> torch.Tensor | None:
+    def _pending(self) -> PendingUpdate | None:
+        """:meth:`pending` without copying a running sum (read-only, valid until the next accumulate)."""
+        if self._steps == 0:
+            return None
+        terms = [self._reduce_time(index, copy=False) for index in range(2)]
+        if terms[0] is None and terms[1] is None:
+            return None
+        return PendingUpdate(*terms)
+
+    def _reduce_time(self, index: int, copy: bool = True) -> torch.Tensor | None:
         if isinstance(self.time_reduction, str):
             if not self._present[index]:
                 return None
             total = self._sums[index]
             assert total is not None
-            return total / self._steps if self.time_reduction == "mean" else total.clone()
+            if self.time_reduction == "mean":
+                return total / self._steps
+            return total.clone() if copy else total
         history = self._history[index]
         first = next((h for h in history if h is not None), None)
         if first is None:
@@ -536,12 +564,21 @@ class Accumulator:
         with torch.no_grad():
             if current is None:
                 current = param.detach()
+            # One read of each term gives both its finiteness and its sign: min and max
+            # are finite exactly when every element is (NaN propagates), and
+            # non-negative terms need no sign split.
+            present = [t for t in terms if t is not None]
+            extremes = torch.stack([v for t in present for v in torch.aminmax(t)]).tolist()
+            terms_finite = all(math.isfinite(v) for v in extremes)
+            nonnegative = terms_finite and all(v >= 0 for v in extremes[0::2])
             updated = self.bound(
                 current,
                 terms[0],
                 terms[1],
                 self._limit(self.w_min, current),
                 self._limit(self.w_max, current),
+                nonnegative=nonnegative,
+                out=self._work_tensors(current),
             )
             for index, constraint in enumerate(self.constraints):
                 updated = constraint(updated)
@@ -549,6 +586,10 @@ class Accumulator:
                     raise ValueError(
                         f"constraints[{index}] ({constraint!r}) must return a tensor of shape {shape}"
                     )
+            # A finite sum means every element is finite (NaN and inf propagate through a
+            # sum); a non-finite sum may be an overflow, so then every element is checked.
+            if terms_finite and math.isfinite(updated.sum().item()):
+                return updated
             checked = [(term, t) for term, t in zip(_TERMS, terms, strict=True) if t is not None]
             checked.append(("the bounded and constrained weight", updated))
             finite = torch.stack([torch.isfinite(t).all() for _, t in checked]).tolist()
@@ -560,6 +601,23 @@ class Accumulator:
                         "the parameter is unchanged"
                     )
         return updated
+
+    def _work_tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        work = self._work
+        if (
+            work is None
+            or work[0].shape != like.shape
+            or work[0].dtype != like.dtype
+            or work[0].device != like.device
+        ):
+            work = self._work = (torch.empty_like(like), torch.empty_like(like))
+        return work
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Work tensors are scratch: never pickled (checkpoints, DDP spawn, deepcopy).
+        state = self.__dict__.copy()
+        state["_work"] = None
+        return state
 
     def _commit(self, updated: torch.Tensor) -> None:
         """Write a weight computed by :meth:`_prepare` into the parameter and clear."""
@@ -573,7 +631,7 @@ class Accumulator:
         Returns:
             ``True`` if the parameter was written.
         """
-        pending = self.pending()
+        pending = self._pending()
         if pending is None:
             self.clear()
             return False
@@ -644,6 +702,7 @@ class Accumulator:
         """Apply ``fn`` (e.g. a device move from ``nn.Module.to``) to the running state."""
         self._sums = [None if t is None else fn(t) for t in self._sums]
         self._history = [[None if t is None else fn(t) for t in h] for h in self._history]
+        self._work = None
         for attr in ("w_min", "w_max"):
             value = getattr(self, attr)
             if isinstance(value, torch.Tensor):

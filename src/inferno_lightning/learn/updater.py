@@ -212,7 +212,8 @@ class Updater(nn.Module):
         """
         if fn is not None:
             return super().apply(fn)
-        pending = {name: self._accumulators[name].pending() for name in self.names}
+        # No copies: the running sums are only read before clear().
+        pending = {name: self._accumulators[name]._pending() for name in self.names}
         return _apply_all(
             [
                 (self._accumulators[name], (None, None) if p is None else tuple(p))
@@ -383,7 +384,7 @@ def flatten_pending(
         segments.append(FlatSegment(index, name, shape, offset, rank_reduction))
         numel = math.prod(shape)
         offset += 2 * numel
-        pending = accumulator.pending()
+        pending = accumulator._pending()  # read-only: the cat below copies
         for term in pending if pending is not None else (None, None):
             if term is None:
                 pieces.append(torch.zeros(numel, dtype=dtype, device=device))

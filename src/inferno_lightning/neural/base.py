@@ -274,7 +274,10 @@ class Connection(nn.Module, ABC):
         presynaptic: torch.Tensor,
         batch_reduction: str = "none",
     ) -> torch.Tensor:
-        """Sum over positions of post x pre: ``(batch, *weight.shape)``, or ``weight.shape`` reduced."""
+        """Sum over positions of post x pre: ``(batch, *weight.shape)``, or ``weight.shape`` reduced.
+
+        Returns a new tensor that the caller owns (learning rules scale it in place).
+        """
 
     @abstractmethod
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -142,7 +142,8 @@ def _float(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
-    return product if reduction == "sum" else product / batch
+    # Every caller hands over a fresh product, so the mean is taken in place.
+    return product if reduction == "sum" else product.div_(batch)
 
 
 class _WeightedConnection(Connection):
@@ -342,6 +343,9 @@ class _DenseLike(_WeightedConnection):
         if batch_reduction == "none":
             return post.unsqueeze(2) * (pre.unsqueeze(1) if self.delay is None else pre)
         if self.delay is None:
+            if batch_reduction == "mean" and batch > 1:
+                # Scale the small operand, not the (O, I) product: one pass over the weight less.
+                return (post / batch).t() @ pre
             product = post.t() @ pre
         else:
             product = torch.einsum("bo,boi->oi", post, pre)

@@ -262,10 +262,14 @@ class LearningRule(nn.Module, ABC):
             ``("reward",)``); other keywords are ignored, so a model may pass
             the same keywords to every rule.
         parameter: name of the connection parameter the rule trains.
+        fresh_terms: ``True`` when :meth:`terms` always returns new tensors the
+            rule keeps no reference to, so the Accumulator may take them over
+            without copying (``False``, the safe default, copies).
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
     parameter: ClassVar[str] = "weight"
+    fresh_terms: ClassVar[bool] = False
 
     def __init__(self, defaults: Mapping[str, Any], monitors: MonitorPool | None = None) -> None:
         super().__init__()
@@ -465,7 +469,9 @@ class LearningRule(nn.Module, ABC):
         for record, values in zip(self.records, observed, strict=True):
             work.append((record.accumulator, self.terms(record, values, checked)))
         for accumulator, (potentiation, depression, batched) in work:
-            accumulator.accumulate(potentiation, depression, batched=batched)
+            accumulator.accumulate(
+                potentiation, depression, batched=batched, owned=self.fresh_terms
+            )
 
     # ---------------------------------------------------------------- internals
 

@@ -137,6 +137,8 @@ class STDP(LearningRule):
         updater_for(layer.connection).apply()
     """
 
+    fresh_terms = True  # correlate products, never kept
+
     def __init__(
         self,
         lr_post: float = 1e-2,
@@ -170,16 +172,16 @@ class STDP(LearningRule):
         config, connection, accumulator = record.config, record.connection, record.accumulator
         potentiation = depression = None
         batched = False
+        # correlate is bilinear: the learning rate scales the small postsynaptic side,
+        # not the weight-shaped product.
         if config["lr_post"] != 0.0:
             potentiation, batched = correlate_term(
-                connection, accumulator, observed["post"], observed["pre_trace"]
+                connection, accumulator, observed["post"] * config["lr_post"], observed["pre_trace"]
             )
-            potentiation = potentiation * config["lr_post"]
         if config["lr_pre"] != 0.0:
             depression, batched = correlate_term(
-                connection, accumulator, observed["post_trace"], observed["pre"]
+                connection, accumulator, observed["post_trace"] * config["lr_pre"], observed["pre"]
             )
-            depression = depression * config["lr_pre"]
         return potentiation, depression, batched
 
 
@@ -233,6 +235,8 @@ class TripletSTDP(LearningRule):
         ValueError: a time constant not positive, an amplitude not finite,
             an unknown ``trace_mode``.
     """
+
+    fresh_terms = True  # correlate products, never kept
 
     def __init__(
         self,

@@ -1,0 +1,111 @@
+"""W4: the Diehl & Cook (2015) model end to end, simulated steps per second and MNIST epoch time.
+
+    .venv/bin/python benchmarks/diehl_cook_throughput.py [--threads 1] [--runs 3] [--steps 100]
+        [--batches 1 16 64] [--neurons 400]
+
+Builds :class:`~inferno_lightning.models.DiehlCook2015` with the paper's
+settings (784 Poisson inputs, 400 adaptive-threshold excitatory neurons,
+lateral inhibition, nearest-trace STDP with soft bounds, weight
+normalisation, dt = 0.5 ms) and, per batch size, times training batches the
+way ``Trainer.fit`` with ``LocalLearning()`` runs them: ``respond`` (encode,
+the time loop with the rules accumulating every step; no repeats,
+``min_spikes=0``) then one bounded, normalised update per batch
+(``flatten_pending`` + ``apply_flattened``, what the callback does on one
+rank). Lightning's own per-batch overhead is not included.
+
+Prints the median time per simulated step (the whole batch advancing one
+step) with its half-range, the samples per second, and the projected wall
+time of one 60 000-sample MNIST epoch at ``--steps`` steps per sample and at
+the paper's 700 presentation steps (350 ms at dt = 0.5 ms; our model resets
+the state between samples, so the paper's 150 ms rest is not simulated:
+``rest_time`` defaults to 0), one rank. There is no hand-written reference
+here: W2 (``stdp_dense.py``) is the reference comparison of the same
+per-step work.
+
+Measured on the 2-core development CPU shared with a CI run and two other
+benchmarks (load average about 4), 1 thread, 100 steps per batch, 3 runs
+(2 for batches 64 and 256, which also overlapped another of our benchmarks)::
+
+    batch  ms/step          samples/s  epoch @100 steps  epoch @700 steps
+    1      0.729 ± 0.007      13.7       72.9 min          510.5 min
+    16     1.174 ± 0.021     136.3        7.3 min           51.4 min
+    64     6.567 ± 0.423      97.5       10.3 min           71.8 min
+    256   21.490 ± 1.167     119.1        8.4 min           58.8 min
+
+On CPU every batch size "fits" (256 uses well under 2 GB); the largest
+batch that fits is a GPU question, not measured here (no GPU this session).
+Batch 16 gave the best throughput on this loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+
+from inferno_lightning.learn import Updater, apply_flattened, flatten_pending
+from inferno_lightning.models import DiehlCook2015
+
+MNIST_SAMPLES = 60_000
+PAPER_STEPS = 700  # 350 ms at dt = 0.5 ms
+
+
+def build(neurons: int, steps: int) -> DiehlCook2015:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DiehlCook2015(
+            n_neurons=neurons, step_time=0.5, presentation_time=0.5 * steps, min_spikes=0
+        )
+    return model.train()
+
+
+def train_batch(model: DiehlCook2015, inputs: torch.Tensor, updaters: list[Updater]) -> None:
+    with torch.no_grad():
+        model.respond(inputs)
+        flat, spec = flatten_pending(updaters)
+        apply_flattened(updaters, flat, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=100, help="presentation steps per batch")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--neurons", type=int, default=400)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"W4 DiehlCook2015 784->{args.neurons}, dt 0.5 ms, {args.steps} steps per batch, "
+        f"{args.threads} threads, {args.runs} runs (after one warm-up batch)"
+    )
+    print(
+        f"{'batch':>5} {'ms/step':>17} {'samples/s':>10} {'epoch @' + str(args.steps):>12} "
+        f"{'epoch @700':>11}"
+    )
+    generator = torch.Generator().manual_seed(0)
+    for batch in args.batches:
+        model = build(args.neurons, args.steps)
+        updaters = [m for m in model.modules() if isinstance(m, Updater)]
+        inputs = torch.rand(batch, 784, generator=generator)
+        train_batch(model, inputs, updaters)
+        times = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            train_batch(model, inputs, updaters)
+            times.append((time.perf_counter() - start) * 1e3 / args.steps)
+        per_step = statistics.median(times)
+        samples_per_s = batch / (per_step * args.steps / 1e3)
+        epoch = MNIST_SAMPLES / batch * args.steps * per_step / 1e3 / 60
+        epoch_paper = MNIST_SAMPLES / batch * PAPER_STEPS * per_step / 1e3 / 60
+        print(
+            f"{batch:>5} {per_step:>9.3f} ± {(max(times) - min(times)) / 2:<5.3f} "
+            f"{samples_per_s:>10.1f} {epoch:>9.1f} min {epoch_paper:>7.1f} min"
+        )
+
+
+if __name__ == "__main__":
+    main()
