@@ -53,7 +53,13 @@ from .._validation import (
     check_finite as require_finite,
 )
 from ..functional import neurons as nf
-from ..functional.spikes import SpikeFunction, Surrogate, as_surrogate, hold_spike_reset
+from ..functional.spikes import (
+    SpikeFunction,
+    Surrogate,
+    as_surrogate,
+    hold_spike_reset,
+    threshold,
+)
 from .base import Neuron
 
 __all__ = ["LIF", "ALIF", "QIF", "EIF", "AdEx", "Izhikevich"]
@@ -84,6 +90,8 @@ class _Firing(NamedTuple):
     thresh_v: float | torch.Tensor
     reset_v: torch.Tensor
     refrac_t: torch.Tensor
+    # refrac_t is zero everywhere (known without a device sync: only for cached constants).
+    no_refrac: bool = False
 
 
 def _version(tensor: torch.Tensor) -> int | None:
@@ -118,6 +126,8 @@ class _SpikingNeuron(Neuron):
         self.register_state("_refrac")
         self.register_state("_spike")
         self._constant_cache: dict[str, tuple] = {}
+        # (refrac tensor, its version) when this module stored it as all zeros; see _fire.
+        self._zero_refrac: tuple[torch.Tensor, int] | None = None
 
     # ------------------------------------------------------------ parameters
 
@@ -214,6 +224,8 @@ class _SpikingNeuron(Neuron):
                 _convert(self.thresh_v, dtype, scalars),
                 self.reset_v.to(dtype),
                 self.refrac_t.to(dtype),
+                # One sync when the constants are (re)computed, not per step.
+                scalars and not bool(self.refrac_t.any()),
             )
         return _convert(self._compute_coefficients(), dtype, scalars)
 
@@ -332,6 +344,17 @@ class _SpikingNeuron(Neuron):
         thresh_v: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         firing = self._constants("firing", ("thresh_v", "reset_v", "refrac_t"), integrated.dtype)
+        if firing.no_refrac and self._refrac_is_zero():
+            # No refractory period and no neuron refractory: nothing is held, the refractory
+            # time stays zero, so skip the count-down and the hold (the same values and
+            # gradients as hold_spike_reset, five elementwise passes fewer forward and back).
+            spikes = threshold(
+                integrated, firing.thresh_v if thresh_v is None else thresh_v, self.surrogate
+            )
+            voltage = torch.lerp(integrated, firing.reset_v, spikes.detach())
+            version = _version(refrac)
+            self._zero_refrac = None if version is None else (refrac, version)
+            return spikes, voltage, refrac
         return hold_spike_reset(
             integrated,
             voltage,
@@ -342,6 +365,19 @@ class _SpikingNeuron(Neuron):
             refrac_t=firing.refrac_t,
             surrogate=self.surrogate,
         )
+
+    def _refrac_is_zero(self) -> bool:
+        """Whether the refractory state is known to be zero everywhere (no device sync).
+
+        True after a reset, and while the state is the very tensor the no-refractory path
+        of :meth:`_fire` stored, unchanged in place since (an assignment through
+        :attr:`refrac`, ``.to()``, or an in-place write makes it unknown).
+        """
+        current = self._refrac
+        if current is None:
+            return True
+        known = self._zero_refrac
+        return known is not None and current is known[0] and _version(current) == known[1]
 
     def _membrane(
         self,
