@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["EpochShuffleSampler", "resume_position"]
+__all__ = ["EpochShuffleSampler", "make_loader", "resume_position"]
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -96,3 +96,42 @@ def resume_position(trainer: Any) -> tuple[int, int] | None:
     if batches <= 0:
         return None
     return trainer.current_epoch, batches
+
+
+def make_loader(
+    module: Any, dataset: Dataset | None, *, shuffle: bool, stage: str, pin_memory: bool = False
+) -> DataLoader:
+    """A data module's loader: its ``batch_size``, ``num_workers`` and, to shuffle, ``seed``.
+
+    A shuffling loader draws its order from an :class:`EpochShuffleSampler`
+    and, in a fit resumed mid-epoch, starts where the checkpoint left off
+    (:func:`resume_position`); the other loaders keep the data set's order.
+
+    Args:
+        module: the data module (``batch_size``, ``num_workers``, ``seed``, ``trainer``).
+        dataset: the split, ``None`` before ``setup``.
+        shuffle: training loader (True) or evaluation loader (False).
+        stage: the ``setup`` stage that builds ``dataset``, for the error.
+        pin_memory: pin batches in page-locked memory.
+
+    Raises:
+        RuntimeError: ``dataset`` is ``None``: ``setup(stage)`` has not run.
+    """
+    if dataset is None:
+        raise RuntimeError(
+            f"{type(module).__name__} has no data for this loader yet: call setup({stage!r}) "
+            "first (the Trainer does)"
+        )
+    options: dict[str, Any] = {
+        "batch_size": module.batch_size,
+        "num_workers": module.num_workers,
+        "persistent_workers": module.num_workers > 0,
+        "pin_memory": pin_memory,
+    }
+    if shuffle:
+        sampler = EpochShuffleSampler(len(dataset), module.seed)
+        position = resume_position(module.trainer)
+        if position is not None:  # resumed mid-epoch: skip what that epoch already served
+            sampler.resume_from(position[0], position[1] * module.batch_size)
+        options["sampler"] = sampler
+    return DataLoader(dataset, **options)

@@ -9,15 +9,13 @@ CPU.
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
-from ._sampling import EpochShuffleSampler, resume_position
+from ._sampling import make_loader
 
 __all__ = ["DigitsDataModule", "DIGITS_SAMPLES", "DIGITS_CLASSES", "DIGITS_SHAPE"]
 
@@ -194,24 +192,7 @@ class DigitsDataModule(pl.LightningDataModule):
         return TensorDataset(images[index].contiguous(), labels[index].contiguous())
 
     def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(
-                "DigitsDataModule has no data yet: call setup() first (the Trainer does)"
-            )
-        options: dict[str, Any] = {
-            "batch_size": self.batch_size,
-            "num_workers": self.num_workers,
-            "persistent_workers": self.num_workers > 0,
-        }
-        if shuffle:
-            # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
-            # the batches an uninterrupted one does.
-            sampler = EpochShuffleSampler(len(dataset), self.seed)
-            position = resume_position(self.trainer)
-            if position is not None:  # resumed mid-epoch: skip what that epoch already served
-                sampler.resume_from(position[0], position[1] * self.batch_size)
-            options["sampler"] = sampler
-        return DataLoader(dataset, **options)
+        return make_loader(self, dataset, shuffle=shuffle, stage="fit" if shuffle else "test")
 
     @override
     def train_dataloader(self) -> DataLoader:

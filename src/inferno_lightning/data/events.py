@@ -51,7 +51,7 @@ from typing_extensions import override
 
 from .._validation import check_choice
 from ._files import DATA_ROOT_ENV, MissingDataError, atomic_save, resolve_data_root
-from ._sampling import EpochShuffleSampler, resume_position
+from ._sampling import make_loader
 
 __all__ = [
     "EVENT_DTYPE",
@@ -1086,26 +1086,7 @@ class EventDataModule(pl.LightningDataModule):
     # -- loaders --------------------------------------------------------------------------------
 
     def _loader(self, dataset: Dataset | None, shuffle: bool, stage: str) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(
-                f"{type(self).__name__} has no data for this loader yet: call "
-                f"setup({stage!r}) first (the Trainer does)"
-            )
-        options: dict[str, Any] = {
-            "batch_size": self.batch_size,
-            "num_workers": self.num_workers,
-            "persistent_workers": self.num_workers > 0,
-            "pin_memory": self.pin_memory,
-        }
-        if shuffle:
-            # The order of each epoch depends on (seed, epoch) only, so a resumed fit sees
-            # the batches an uninterrupted one does.
-            sampler = EpochShuffleSampler(len(dataset), self.seed)
-            position = resume_position(self.trainer)
-            if position is not None:  # resumed mid-epoch: skip what that epoch already served
-                sampler.resume_from(position[0], position[1] * self.batch_size)
-            options["sampler"] = sampler
-        return DataLoader(dataset, **options)
+        return make_loader(self, dataset, shuffle=shuffle, stage=stage, pin_memory=self.pin_memory)
 
     @override
     def train_dataloader(self) -> DataLoader:

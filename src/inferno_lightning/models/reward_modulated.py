@@ -28,6 +28,7 @@ from ..learn import MSTDP, MSTDPET, Clamp, Normalize, updater_for
 from ..metrics import LabelAssignmentAccuracy, predict_labels
 from ..module import SpikingModule
 from ..neural import ALIF, DeltaCurrent, Layer, LinearDense, LinearLateral
+from ._inputs import flat_intensities
 
 __all__ = ["RewardModulatedClassifier", "group_reward", "REWARD_RULES", "DEFAULT_SCALES"]
 
@@ -555,22 +556,7 @@ class RewardModulatedClassifier(SpikingModule):
             ValueError: a sample does not have ``n_inputs`` elements, or a value
                 is NaN or outside [0, 1].
         """
-        n_in = self.hparams.n_inputs
-        if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
-            got = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs)
-            raise ValueError(
-                f"inputs must be a batch (batch, ...) of {n_in} intensities, got {got}"
-            )
-        flat = inputs.reshape(inputs.shape[0], -1)
-        if flat.shape[1] != n_in:
-            raise ValueError(
-                f"inputs must have n_inputs={n_in} elements per sample, got shape "
-                f"{tuple(inputs.shape)} ({flat.shape[1]} per sample)"
-            )
-        if not flat.is_floating_point():
-            flat = flat.to(torch.get_default_dtype())
-        if bool(((flat < 0) | (flat > 1) | torch.isnan(flat)).any()):
-            raise ValueError("inputs must be intensities in [0, 1] (no NaN)")
+        flat = flat_intensities(inputs, self.hparams.n_inputs)
         return torch.cat([flat, 1.0 - flat], 1) if self.hparams.on_off else flat
 
     @override
