@@ -30,7 +30,7 @@ from ..neural import (
     LinearLateral,
     Serial,
 )
-from ._inputs import flat_intensities
+from ._common import flat_intensities, log_count_accuracy
 
 __all__ = ["DiehlCook2015", "INHIBITION_MODES"]
 
@@ -586,22 +586,14 @@ class DiehlCook2015(SpikingModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         inputs, targets = self.unpack_batch(batch)
         counts = self.respond(inputs)
-        self.val_accuracy.update(counts, targets)
-        self.log(
-            "val/accuracy", self.val_accuracy, on_step=False, on_epoch=True, prog_bar=True,
-            batch_size=counts.shape[0],
-        )  # fmt: skip
+        log_count_accuracy(self, counts, targets, self.val_accuracy, "val/accuracy", prog_bar=True)
         return None
 
     @override
     def test_step(self, batch: Any, batch_idx: int) -> None:
         inputs, targets = self.unpack_batch(batch)
         counts = self.respond(inputs)
-        self.test_accuracy.update(counts, targets)
-        self.log(
-            "test/accuracy", self.test_accuracy, on_step=False, on_epoch=True,
-            batch_size=counts.shape[0],
-        )  # fmt: skip
+        log_count_accuracy(self, counts, targets, self.test_accuracy, "test/accuracy")
         return None
 
     # -------------------------------------------------------------- checkpoints

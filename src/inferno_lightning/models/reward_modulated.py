@@ -28,7 +28,7 @@ from ..learn import MSTDP, MSTDPET, Clamp, Normalize, updater_for
 from ..metrics import LabelAssignmentAccuracy, predict_labels
 from ..module import SpikingModule
 from ..neural import ALIF, DeltaCurrent, Layer, LinearDense, LinearLateral
-from ._inputs import flat_intensities
+from ._common import flat_intensities, log_count_accuracy
 
 __all__ = ["RewardModulatedClassifier", "group_reward", "REWARD_RULES", "DEFAULT_SCALES"]
 
@@ -680,22 +680,14 @@ class RewardModulatedClassifier(SpikingModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         inputs, targets = self.unpack_batch(batch)
         counts = self.present(inputs)
-        self.val_accuracy.update(counts, targets)
-        self.log(
-            "val/accuracy", self.val_accuracy, on_step=False, on_epoch=True, prog_bar=True,
-            batch_size=counts.shape[0],
-        )  # fmt: skip
+        log_count_accuracy(self, counts, targets, self.val_accuracy, "val/accuracy", prog_bar=True)
         return None
 
     @override
     def test_step(self, batch: Any, batch_idx: int) -> None:
         inputs, targets = self.unpack_batch(batch)
         counts = self.present(inputs)
-        self.test_accuracy.update(counts, targets)
-        self.log(
-            "test/accuracy", self.test_accuracy, on_step=False, on_epoch=True,
-            batch_size=counts.shape[0],
-        )  # fmt: skip
+        log_count_accuracy(self, counts, targets, self.test_accuracy, "test/accuracy")
         return None
 
     @override

@@ -1,10 +1,14 @@
-"""Input checks shared by the ready models."""
+"""Input checks and evaluation steps shared by the ready models."""
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-__all__ = ["flat_intensities"]
+import lightning.pytorch as pl
+import torch
+from torchmetrics import Metric
+
+__all__ = ["flat_intensities", "log_count_accuracy"]
 
 
 def flat_intensities(inputs: torch.Tensor, n_inputs: int) -> torch.Tensor:
@@ -32,3 +36,27 @@ def flat_intensities(inputs: torch.Tensor, n_inputs: int) -> torch.Tensor:
     if bool(((flat < 0) | (flat > 1) | torch.isnan(flat)).any()):
         raise ValueError("inputs must be intensities in [0, 1] (no NaN)")
     return flat
+
+
+def log_count_accuracy(
+    model: pl.LightningModule,
+    counts: torch.Tensor,
+    targets: Any,
+    metric: Metric,
+    name: str,
+    prog_bar: bool = False,
+) -> None:
+    """Update a spike-count accuracy metric with a batch and log it as an epoch value.
+
+    Args:
+        model: the module that logs.
+        counts: spike counts ``(batch, neurons)``.
+        targets: the classes ``(batch,)``.
+        metric: e.g. a :class:`~inferno_lightning.metrics.LabelAssignmentAccuracy`.
+        name: the logged key, e.g. ``"val/accuracy"``.
+        prog_bar: show it in the progress bar.
+    """
+    metric.update(counts, targets)
+    model.log(
+        name, metric, on_step=False, on_epoch=True, prog_bar=prog_bar, batch_size=counts.shape[0]
+    )
