@@ -199,3 +199,23 @@ def test_bounds_are_picklable_values() -> None:
         assert pickle.loads(pickle.dumps(bound)) == bound
     assert PowerBound(2) == PowerBound(2.0)
     assert PowerBound(1.0).lower_power is None
+
+
+@pytest.mark.parametrize("w_min", [0.0, -0.0, 0.1, torch.tensor(0.0)])
+@pytest.mark.parametrize("w_max", [1.0, 0.3, torch.full((4, 5), 0.7)])
+def test_soft_bound_in_place_path_is_bit_identical_to_the_allocating_one(w_min, w_max) -> None:
+    # The in-place path (one pass for w_max - w, w * D without "w - 0") equals the
+    # allocating formula w + (w_max - w) P - (w - w_min) D bit for bit.
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.rand(4, 5, generator=generator)
+    weight[0, 0] = -0.0
+    potentiation = torch.rand(4, 5, generator=generator) * 1e-2
+    depression = torch.rand(4, 5, generator=generator) * 1e-3
+    bound = SoftBound()
+    work = (torch.empty_like(weight), torch.empty_like(weight))
+    fast = bound(weight, potentiation, depression, w_min, w_max, nonnegative=True, out=work)
+    assert fast is work[0]
+    slow = bound(weight, potentiation, depression, w_min, w_max, nonnegative=True)
+    reference = weight + ((w_max - weight) * potentiation - (weight - w_min) * depression)
+    assert torch.equal(fast, slow) and torch.equal(fast, reference)
+    assert torch.equal(fast.sign(), slow.sign())

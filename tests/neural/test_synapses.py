@@ -321,3 +321,24 @@ def test_delayed_read_validation() -> None:
     _run(syn, torch.ones(1, 1, 3))
     with pytest.raises(ValueError, match=r"selector must be delays in ms shaped \(3, N\)"):
         syn.current_at(torch.zeros(4, 1))
+
+
+def test_finiteness_check_fast_path_matches_the_exact_check() -> None:
+    # The per-step check sums first; values whose sum overflows are finite and pass,
+    # NaN or inf anywhere (spikes or injection) raise the exact check's error.
+    huge = torch.full((2, 3), 3.0e38)
+    syn = DeltaPlusCurrent(3, 1.0)
+    with torch.no_grad():
+        syn(huge, huge)
+    assert syn.current is not None  # the finite input went through
+    for bad in (
+        torch.tensor([[0.0, math.nan, 1.0], [3.0e38, 3.0e38, 0.0]]),
+        torch.tensor([[0.0, -math.inf, 1.0], [0.0, 0.0, 0.0]]),
+    ):
+        with pytest.raises(ValueError, match=r"inputs must be finite, got 1 NaN or infinite"):
+            DeltaCurrent(3, 1.0)(bad)
+        with pytest.raises(ValueError, match=r"injection must be finite, got 1 NaN or infinite"):
+            DeltaPlusCurrent(3, 1.0)(torch.zeros(2, 3), bad)
+    # Bool spikes need no finiteness check.
+    with torch.no_grad():
+        assert DeltaCurrent(3, 1.0)(torch.ones(2, 3, dtype=torch.bool)).shape == (2, 3)

@@ -310,10 +310,10 @@ class Bound:
         if down is not None:
             if w_min is None:
                 lowered = down
-            elif self.lower_factor_(weight, w_min, scratch):
-                lowered = scratch.mul_(down)
             else:
-                return False
+                lowered = self._lowered_into(weight, down, w_min, scratch)
+                if lowered is None:
+                    return False
         if up is None:
             assert lowered is not None
             result.copy_(lowered).neg_()
@@ -321,6 +321,14 @@ class Bound:
             result.sub_(lowered)
         result.add_(weight)
         return True
+
+    def _lowered_into(
+        self, weight: torch.Tensor, down: torch.Tensor, w_min: Limit, out: torch.Tensor
+    ) -> torch.Tensor | None:
+        """:math:`L(w)` times the downward push into ``out``; ``None`` if this kind cannot."""
+        if self.lower_factor_(weight, w_min, out):
+            return out.mul_(down)
+        return None
 
 
 def _split(
@@ -423,15 +431,26 @@ class SoftBound(Bound):
         return lower_soft(weight, update, w_min)
 
     def upper_factor_(self, weight: torch.Tensor, w_max: Limit, out: torch.Tensor) -> bool:
-        r""":math:`w_\max - w` into ``out``."""
-        # -w + w_max equals w_max - w exactly (negation is exact).
-        torch.neg(weight, out=out).add_(w_max)
+        r""":math:`w_\max - w` into ``out``, in one pass over the weight."""
+        if not isinstance(w_max, torch.Tensor):
+            # A 0-dim CPU tensor serves any device; the subtraction runs in the weight's
+            # dtype, as with a Python scalar (same values).
+            w_max = torch.tensor(w_max, dtype=weight.dtype)
+        torch.sub(w_max, weight, out=out)
         return True
 
     def lower_factor_(self, weight: torch.Tensor, w_min: Limit, out: torch.Tensor) -> bool:
         r""":math:`w - w_\min` into ``out``."""
         torch.sub(weight, w_min, out=out)
         return True
+
+    def _lowered_into(
+        self, weight: torch.Tensor, down: torch.Tensor, w_min: Limit, out: torch.Tensor
+    ) -> torch.Tensor | None:
+        if not isinstance(w_min, torch.Tensor) and w_min == 0.0:
+            # w - 0 is w exactly (-0.0 included): one pass over the weight less.
+            return torch.mul(weight, down, out=out)
+        return super()._lowered_into(weight, down, w_min, out)
 
 
 @dataclass(frozen=True)

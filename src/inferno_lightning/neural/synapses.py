@@ -43,6 +43,7 @@ from .._validation import (
     as_float,
     as_parameter_tensor,
     check_choice,
+    check_finite,
     check_greater,
     check_input,
     exp_decay,
@@ -71,6 +72,19 @@ __all__ = [
 def history_length(delay: float, step_time: float) -> int:
     r"""Samples needed to serve reads up to ``delay`` ms: :math:`\lceil d / \Delta t \rceil + 1`."""
     return int(math.ceil(delay / step_time - STEP_TOLERANCE)) + 1
+
+
+def _require_finite(name: str, tensor: torch.Tensor) -> None:
+    """:func:`check_finite` with one fast reduction first (the exact scan only when it is not finite).
+
+    A finite sum means every element is finite (NaN and inf propagate); a sum
+    that overflowed is told apart by the exact check. Same error as
+    :func:`check_finite`.
+    """
+    if tensor.is_floating_point() and not math.isfinite(tensor.detach().sum().item()):
+        check_finite(name, tensor)
+    elif tensor.is_complex():
+        check_finite(name, tensor)
 
 
 class HistorySynapse(Synapse):
@@ -246,7 +260,10 @@ class HistorySynapse(Synapse):
     # stepping
 
     def _check(self, spikes: torch.Tensor) -> int:
-        return check_input("inputs", spikes, self.shape, self.batch_size, self.check_inputs)
+        batch = check_input("inputs", spikes, self.shape, self.batch_size, False)
+        if self.check_inputs:
+            _require_finite("inputs", spikes)
+        return batch
 
     def _step(self, spikes: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
         state = self.current_state
@@ -472,7 +489,9 @@ class DeltaPlusCurrent(DeltaCurrent):
         injection = inputs[1] if len(inputs) == 2 else None
         batch = self._check(spikes)
         if injection is not None:
-            check_input("injection", injection, self.shape, batch, self.check_inputs)
+            check_input("injection", injection, self.shape, batch, False)
+            if self.check_inputs:
+                _require_finite("injection", injection)
         return self._step(spikes, injection)
 
     def integrate(
