@@ -227,3 +227,12 @@ def test_a_checkpoint_of_another_model_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match="DiehlCook2015, not a .*SurrogateConvSNN"):
         trainer.fit(model, datamodule=DigitsDataModule(batch_size=8), ckpt_path=last)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+
+
+def test_compile_step_flag_compiles_the_models_step() -> None:
+    plain = cli(["--config", DIGITS, "--trainer.logger", "false"], run=False)
+    assert plain.model.compiled_step() == plain.model.step
+    run = cli(
+        ["--config", DIGITS, "--compile_step", "true", "--trainer.logger", "false"], run=False
+    )
+    assert run.model._compile_options == {}

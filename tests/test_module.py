@@ -181,3 +181,37 @@ def test_local_only_fit_advances_global_step_for_checkpoints(tmp_path: Path) -> 
         fit.fit(model, loader(4))  # 4 batches per epoch; max_steps stops after 3
     assert fit.global_step == 3
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0-step=2.ckpt"]
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_the_eager_step() -> None:
+    import pickle
+
+    from tests.lightning_models import SpikeTrains, STDPNet
+
+    eager, compiled = STDPNet(), STDPNet()
+    compiled.load_state_dict(eager.state_dict())
+    compiled.compile_step()
+    inputs = torch.stack([SpikeTrains(size=4)[i][0] for i in range(4)])  # (4, T, 12)
+    eager.eval()
+    compiled.eval()
+    with torch.no_grad():
+        expected, got = eager(inputs), compiled(inputs)
+    assert compiled._compiled_step is not None  # the compiled step ran
+    assert expected.sum() > 0
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(compiled.layer.neuron.voltage, eager.layer.neuron.voltage)
+    # A copy drops the compiled function and compiles again on use; eager_step undoes it all.
+    clone = pickle.loads(pickle.dumps(compiled))
+    assert clone._compiled_step is None and clone._compile_options == {}
+    compiled.eager_step()
+    assert compiled.compiled_step() == compiled.step
+
+
+def test_compile_step_refuses_unknown_options() -> None:
+    from tests.lightning_models import STDPNet
+
+    model = STDPNet()
+    with pytest.raises(TypeError, match="fullgraf"):
+        model.compile_step(fullgraf=True)
+    assert model.compiled_step() == model.step

@@ -75,6 +75,8 @@ class InfernoLightningCLI(LightningCLI):
       (subclass mode), the configuration saved next to the logs (overwriting
       a previous copy, so that resuming into the same folder works);
     * ``--num_threads N`` sets torch's CPU threads before anything is built;
+    * ``--compile_step true`` compiles the model's simulation step
+      (:meth:`~inferno_lightning.SpikingModule.compile_step`);
     * ``fit --test_after_fit true`` tests the fitted model right after
       fitting (the recipes set it), so one command trains and reports;
     * after ``fit``, ``validate`` and ``test`` the rank-zero process prints
@@ -100,6 +102,13 @@ class InfernoLightningCLI(LightningCLI):
             type=bool,
             default=False,
             help="After fit, test the fitted model on the data module's test set (fit only).",
+        )
+        parser.add_argument(
+            "--compile_step",
+            type=bool,
+            default=False,
+            help="Run the model's simulation step through torch.compile "
+            "(SpikingModule.compile_step); pays on long runs.",
         )
         parser.add_argument(
             "--num_threads",
@@ -145,6 +154,18 @@ class InfernoLightningCLI(LightningCLI):
             for key in ("save_dir", "dir"):
                 if init_args is not None and init_args.get(key):
                     init_args[key] = os.path.abspath(init_args[key])
+
+    @override
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        if config is not None and config.get("compile_step"):
+            compile_step = getattr(self.model, "compile_step", None)
+            if not callable(compile_step):
+                raise ValueError(
+                    f"compile_step needs a SpikingModule model, got {type(self.model).__name__}"
+                )
+            compile_step()
 
     def after_fit(self) -> None:
         """Test after fitting when asked to, then report."""

@@ -127,6 +127,9 @@ class SpikingModule(pl.LightningModule):
         self._step_hooks: list[StepHook] = []
         self._generator: torch.Generator | None = None
         self._generator_state: torch.Tensor | None = None
+        # torch.compile options of the compiled step, or None for the eager step.
+        self._compile_options: dict[str, Any] | None = None
+        self._compiled_step: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.configure_network()
         self.configure_rules()
         self.configure_metrics()
@@ -221,6 +224,54 @@ class SpikingModule(pl.LightningModule):
         """Remove a hook added by :meth:`register_step_hook` (no error if absent)."""
         self._step_hooks = [h for h in self._step_hooks if h != hook]
 
+    def compile_step(self, **options: Any) -> None:
+        """Run :meth:`step` through ``torch.compile(step, **options)`` from now on.
+
+        The compiled step computes what the eager one does (to float
+        tolerance; ``tests/test_module.py`` checks it), so the eager path
+        stays the reference. Compilation happens on the first simulated batch
+        and again for new shapes or dtypes (seconds to minutes on CPU). It
+        pays where one step is many small operations; for a single LIF
+        population on CPU it did not (``benchmarks/lif_forward.py
+        --compiled``: 0.67x the reference against 0.63x eager). Learning rules
+        and step hooks stay eager. The compiled function is not pickled (DDP spawn, ``copy``):
+        a copy compiles again on first use.
+
+        Args:
+            options: keyword arguments of :func:`torch.compile` (e.g.
+                ``mode="reduce-overhead"`` for CUDA graphs on GPU).
+
+        Raises:
+            TypeError: an option :func:`torch.compile` does not take.
+        """
+        allowed = set(inspect.signature(torch.compile).parameters) - {"model"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TypeError(
+                f"compile_step got options torch.compile does not take: {unknown}; "
+                f"expected some of {sorted(allowed)}"
+            )
+        self._compile_options = dict(options)
+        self._compiled_step = None
+
+    def eager_step(self) -> None:
+        """Go back to the eager :meth:`step` (undoes :meth:`compile_step`)."""
+        self._compile_options = None
+        self._compiled_step = None
+
+    def compiled_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The step the time loop calls: :meth:`step`, or its compiled form after :meth:`compile_step`."""
+        if self._compile_options is None:
+            return self.step
+        if self._compiled_step is None:
+            self._compiled_step = torch.compile(self.step, **self._compile_options)
+        return self._compiled_step
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state["_compiled_step"] = None  # a compiled function does not pickle; recompiled on use
+        return state
+
     @property
     def uses_gradients(self) -> bool:
         """Whether this model trains by gradient descent: it overrides :meth:`training_loss`.
@@ -253,11 +304,12 @@ class SpikingModule(pl.LightningModule):
         learning = self.learning
         hooks = self._step_hooks if self.training else ()
         steps = inputs.shape[0]
+        step = self.compiled_step()
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_gradients):
             if torch.is_grad_enabled():
                 outputs = []
                 for t in range(steps):
-                    outputs.append(self.step(inputs[t]))
+                    outputs.append(step(inputs[t]))
                     if learning:
                         self.learning_step()
                     for hook in hooks:
@@ -267,7 +319,7 @@ class SpikingModule(pl.LightningModule):
             # copy each step's output into one preallocated buffer.
             stacked: torch.Tensor | None = None
             for t in range(steps):
-                output = self.step(inputs[t])
+                output = step(inputs[t])
                 if stacked is None:
                     stacked = output.new_empty((steps, *output.shape))
                 stacked[t].copy_(output)
