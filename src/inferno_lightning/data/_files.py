@@ -21,6 +21,7 @@ __all__ = [
     "DATA_ROOT_ENV",
     "MissingDataError",
     "atomic_save",
+    "atomic_write_text",
     "default_data_root",
     "resolve_data_root",
 ]
@@ -119,12 +120,25 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    path = Path(path)
+    _replace_atomically(Path(path), lambda stream: torch.save(obj, stream), binary=True)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` as :func:`atomic_save` writes: complete or not at all."""
+    _replace_atomically(Path(path), lambda stream: stream.write(text), binary=False)
+    return Path(path)
+
+
+def _replace_atomically(path: Path, write: Callable[[Any], Any], binary: bool) -> None:
+    # Write beside the destination, flush to disk, then rename over it (atomic on POSIX and Windows).
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
+        with os.fdopen(
+            handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+        ) as stream:
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -132,4 +146,3 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-    return path

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from typing_extensions import override
 
-__all__ = ["EpochShuffleSampler", "make_loader", "resume_position"]
+__all__ = ["EpochShuffleSampler", "SplitDataModule", "make_loader", "resume_position"]
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -135,3 +137,36 @@ def make_loader(
             sampler.resume_from(position[0], position[1] * module.batch_size)
         options["sampler"] = sampler
     return DataLoader(dataset, **options)
+
+
+class SplitDataModule(pl.LightningDataModule):
+    """The loaders of a data module whose ``setup`` fills ``train_set``, ``val_set`` and ``test_set``.
+
+    Training shuffles (:func:`make_loader`); validation, test and predict
+    (which serves the test part) keep the split's order. Subclasses set
+    ``batch_size``, ``num_workers``, ``seed`` and optionally ``pin_memory``.
+    """
+
+    pin_memory: bool = False
+    train_set: Dataset | None = None
+    val_set: Dataset | None = None
+    test_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool, stage: str) -> DataLoader:
+        return make_loader(self, dataset, shuffle=shuffle, stage=stage, pin_memory=self.pin_memory)
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, stage="fit")
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False, stage="validate")
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False, stage="test")
+
+    @override
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False, stage="predict")

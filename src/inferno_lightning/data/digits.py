@@ -9,13 +9,12 @@ CPU.
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 from typing_extensions import override
 
-from ._sampling import make_loader
+from ._sampling import SplitDataModule
 
 __all__ = ["DigitsDataModule", "DIGITS_SAMPLES", "DIGITS_CLASSES", "DIGITS_SHAPE"]
 
@@ -35,7 +34,7 @@ def _count(name: str, value: object) -> int:
     return value
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class DigitsDataModule(SplitDataModule):
     r"""The 8x8 digits of scikit-learn with a fixed, seeded, stratified train/validation/test split.
 
     Every sample is an image of intensities in :math:`[0, 1]` (the pixel
@@ -190,22 +189,3 @@ class DigitsDataModule(pl.LightningDataModule):
     def _subset(images: torch.Tensor, labels: torch.Tensor, indices: np.ndarray) -> TensorDataset:
         index = torch.as_tensor(indices, dtype=torch.int64)
         return TensorDataset(images[index].contiguous(), labels[index].contiguous())
-
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
-        return make_loader(self, dataset, shuffle=shuffle, stage="fit" if shuffle else "test")
-
-    @override
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
-
-    @override
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)

@@ -36,22 +36,26 @@ import json
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 from typing_extensions import override
 
 from .._validation import check_choice
-from ._files import DATA_ROOT_ENV, MissingDataError, atomic_save, resolve_data_root
-from ._sampling import make_loader
+from ._files import (
+    DATA_ROOT_ENV,
+    MissingDataError,
+    atomic_save,
+    atomic_write_text,
+    resolve_data_root,
+)
+from ._sampling import SplitDataModule
 
 __all__ = [
     "EVENT_DTYPE",
@@ -620,7 +624,7 @@ def _summary(error: BaseException, limit: int = 400) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-class EventDataModule(pl.LightningDataModule):
+class EventDataModule(SplitDataModule):
     """Base of the event-camera data modules: recordings to cached dense frames ``(T, 2, H, W)``.
 
     A subclass names the data set (:attr:`name`, :attr:`dataset_name`,
@@ -1069,7 +1073,7 @@ class EventDataModule(pl.LightningDataModule):
         path = self.cache_file(split)
         try:
             atomic_save(content, path)
-            _write_text_atomically(
+            atomic_write_text(
                 path.parent / "params.json",
                 json.dumps(
                     self.transform.cache_params(self.dataset_name), indent=2, sort_keys=True
@@ -1082,37 +1086,3 @@ class EventDataModule(pl.LightningDataModule):
                 UserWarning,
                 stacklevel=3,
             )
-
-    # -- loaders --------------------------------------------------------------------------------
-
-    def _loader(self, dataset: Dataset | None, shuffle: bool, stage: str) -> DataLoader:
-        return make_loader(self, dataset, shuffle=shuffle, stage=stage, pin_memory=self.pin_memory)
-
-    @override
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, stage="fit")
-
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False, stage="validate")
-
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, stage="test")
-
-    @override
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, stage="predict")
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

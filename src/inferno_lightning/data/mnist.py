@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.error import URLError
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 from typing_extensions import override
 
 from .._validation import check_choice
 from ._files import DATA_ROOT_ENV, MissingDataError, resolve_data_root
-from ._sampling import make_loader
+from ._sampling import SplitDataModule
 
 if TYPE_CHECKING:
     from torchvision.datasets import MNIST
@@ -97,7 +96,7 @@ def _stratified_split(
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
-class MNISTDataModule(pl.LightningDataModule):
+class MNISTDataModule(SplitDataModule):
     r"""MNIST (or Fashion-MNIST) in memory, with a seeded stratified validation part.
 
     Every sample is an image of intensities in :math:`[0, 1]` (the pixel
@@ -353,25 +352,6 @@ class MNISTDataModule(pl.LightningDataModule):
                 "before setup(); without a Trainer call prepare_data() first. " + self._copy_hint()
             )
         return self._copy_hint()
-
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool, stage: str) -> DataLoader:
-        return make_loader(self, dataset, shuffle=shuffle, stage=stage, pin_memory=self.pin_memory)
-
-    @override
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, stage="fit")
-
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False, stage="validate")
-
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, stage="test")
-
-    @override
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, stage="predict")
 
 
 def _summary(error: BaseException, limit: int = 600) -> str:
