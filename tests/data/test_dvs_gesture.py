@@ -4,7 +4,6 @@ missing data without a network."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -56,20 +55,6 @@ def root(tmp_path: Path) -> Path:
     write_split(tmp_path, "ibmGestureTrain", TRAIN)
     write_split(tmp_path, "ibmGestureTest", TEST)
     return tmp_path
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    attempts: list[tuple] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("the network is off in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return attempts
 
 
 def module(root: Path, **options) -> DVSGestureDataModule:

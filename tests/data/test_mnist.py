@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import struct
-import urllib.request
 from pathlib import Path
 from urllib.error import URLError
 
@@ -59,25 +57,6 @@ class Written:
 @pytest.fixture
 def written(tmp_path: Path) -> Written:
     return Written(tmp_path / "data", "MNIST")
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Block sockets and urlopen; return the list of attempts made."""
-    attempts: list[object] = []
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        attempts.append(args)
-        raise OSError("network access is blocked in this test")
-
-    def refuse_url(request: object, *args: object, **kwargs: object) -> None:
-        attempts.append(getattr(request, "full_url", request))
-        raise URLError("network access is blocked in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
-    return attempts
 
 
 def test_loads_exactly_the_written_values(written: Written) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import socket
 import sys
 import types
 from pathlib import Path
@@ -75,21 +74,6 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(nmnist, "read_nmnist_events", counting)
     return seen
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Any attempt to open a connection fails, and is recorded."""
-    attempts: list[tuple] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("the network is off in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return attempts
 
 
 def module(root: Path, **options) -> NMNISTDataModule:
