@@ -149,6 +149,20 @@ def flag(name: str, value: object) -> bool:
     return value
 
 
+def positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int of at least 1 (not a bool), else raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def nonnegative_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int of at least 0 (not a bool), else raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value
+
+
 def check_greater(
     name: str,
     value: float | torch.Tensor,

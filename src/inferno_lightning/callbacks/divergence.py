@@ -10,19 +10,13 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from typing_extensions import override
 
-from .._validation import check_choice
+from .._validation import check_choice, positive_int
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
 
 class DivergenceError(RuntimeError):
     """Training produced NaN or infinite weights, thresholds or states (raised by DivergenceGuard)."""
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class DivergenceGuard(Callback):
@@ -74,8 +68,8 @@ class DivergenceGuard(Callback):
         max_names: int = 8,
     ) -> None:
         check_choice("action", action, ("stop", "skip"))
-        _positive_int("check_every_n_steps", check_every_n_steps)
-        _positive_int("max_names", max_names)
+        positive_int("check_every_n_steps", check_every_n_steps)
+        positive_int("max_names", max_names)
         if action == "skip" and check_every_n_steps != 1:
             raise ValueError(
                 "check_every_n_steps must be 1 with action='skip' (only the last batch can be "

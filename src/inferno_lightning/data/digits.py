@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import TensorDataset
 from typing_extensions import override
 
+from .._validation import positive_int
 from ._sampling import SplitDataModule
 
 __all__ = ["DigitsDataModule", "DIGITS_SAMPLES", "DIGITS_CLASSES", "DIGITS_SHAPE"]
@@ -26,12 +27,6 @@ DIGITS_CLASSES = 10
 DIGITS_SHAPE = (1, 8, 8)
 # Pixel values are integers 0..16.
 _MAX_PIXEL = 16.0
-
-
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class DigitsDataModule(SplitDataModule):
@@ -92,13 +87,13 @@ class DigitsDataModule(SplitDataModule):
         flatten: bool = False,
     ) -> None:
         super().__init__()
-        self.batch_size = _count("batch_size", batch_size)
+        self.batch_size = positive_int("batch_size", batch_size)
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.val_size = _count("val_size", val_size)
-        self.test_size = _count("test_size", test_size)
+        self.val_size = positive_int("val_size", val_size)
+        self.test_size = positive_int("test_size", test_size)
         if DIGITS_SAMPLES - val_size - test_size < 10 * DIGITS_CLASSES:
             raise ValueError(
                 f"val_size + test_size must leave at least {10 * DIGITS_CLASSES} of the "

@@ -47,7 +47,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 from typing_extensions import override
 
-from .._validation import check_choice
+from .._validation import check_choice, nonnegative_int, positive_int
 from ._files import (
     DATA_ROOT_ENV,
     MissingDataError,
@@ -374,18 +374,6 @@ def to_frames(
 # ------------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _nonnegative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
-
-
 def _optional_time(name: str, value: object) -> float | None:
     if value is None:
         return None
@@ -435,8 +423,8 @@ class FrameTransform:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sensor_shape", _check_sensor_shape(self.sensor_shape))
-        _positive_int("n_time_bins", self.n_time_bins)
-        _positive_int("downsample", self.downsample)
+        positive_int("n_time_bins", self.n_time_bins)
+        positive_int("downsample", self.downsample)
         object.__setattr__(self, "time_window", _optional_time("time_window", self.time_window))
         object.__setattr__(self, "denoise_time", _optional_time("denoise_time", self.denoise_time))
 
@@ -739,10 +727,10 @@ class EventDataModule(SplitDataModule):
             downsample=downsample,
             denoise_time=denoise_time,
         )
-        _positive_int("batch_size", batch_size)
-        _nonnegative_int("num_workers", num_workers)
-        _nonnegative_int("seed", seed)
-        _nonnegative_int("val_size", val_size)
+        positive_int("batch_size", batch_size)
+        nonnegative_int("num_workers", num_workers)
+        nonnegative_int("seed", seed)
+        nonnegative_int("val_size", val_size)
         if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
             raise TypeError(
                 f"cache_dir must be a folder path or None, got {type(cache_dir).__name__}"

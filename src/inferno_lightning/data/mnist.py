@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import TensorDataset
 from typing_extensions import override
 
-from .._validation import check_choice
+from .._validation import check_choice, nonnegative_int, positive_int
 from ._files import DATA_ROOT_ENV, MissingDataError, resolve_data_root
 from ._sampling import SplitDataModule
 
@@ -50,13 +50,6 @@ _MAX_PIXEL = 255.0
 _STAGES = ("fit", "validate", "test", "predict", None)
 # The split each stage reads (``None`` reads both).
 _SPLIT_OF_STAGE = {"fit": "train", "validate": "train", "test": "test", "predict": "test"}
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive int" if minimum == 1 else "a non-negative int"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return value
 
 
 def _dataset_class(variant: str) -> type[MNIST]:
@@ -181,10 +174,10 @@ class MNISTDataModule(SplitDataModule):
         check_choice("variant", variant, MNIST_VARIANTS)
         self.root = resolve_data_root(root)
         self.variant = variant
-        self.batch_size = _count("batch_size", batch_size, 1)
-        self.num_workers = _count("num_workers", num_workers, 0)
-        self.seed = _count("seed", seed, 0)
-        self.val_size = _count("val_size", val_size, 0)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.num_workers = nonnegative_int("num_workers", num_workers)
+        self.seed = nonnegative_int("seed", seed)
+        self.val_size = nonnegative_int("val_size", val_size)
         self.download = bool(download)
         self.flatten = bool(flatten)
         self.pin_memory = bool(pin_memory)

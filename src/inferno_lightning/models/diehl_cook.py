@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from .._validation import check_choice, check_greater, nonnegative, positive
+from .._validation import (
+    check_choice,
+    check_greater,
+    nonnegative,
+    nonnegative_int,
+    positive,
+    positive_int,
+)
 from ..encode import PoissonEncoder
 from ..learn import STDP, Normalize, updater_for
 from ..metrics import LabelAssignment, LabelAssignmentAccuracy
@@ -49,18 +56,6 @@ def _unit_jump_resistance(step_time: float, time_constant: float) -> float:
     :math:`R = \Delta t / (1 - e^{-\Delta t/\tau})` (about :math:`\tau`).
     """
     return step_time / -math.expm1(-step_time / time_constant)
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _nonnegative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
 
 
 def _whole_steps(name: str, duration: float, step_time: float, allow_zero: bool) -> int:
@@ -286,9 +281,9 @@ class DiehlCook2015(SpikingModule):
         seed: int = 0,
     ) -> None:
         # Every check before anything is built (DESIGN.md invariant 6).
-        _positive_int("n_inputs", n_inputs)
-        _positive_int("n_neurons", n_neurons)
-        _positive_int("num_classes", num_classes)
+        positive_int("n_inputs", n_inputs)
+        positive_int("n_neurons", n_neurons)
+        positive_int("num_classes", num_classes)
         step_time = float(positive("step_time", step_time, "ms"))
         positive("presentation_time", presentation_time, "ms")
         _whole_steps("presentation_time", presentation_time, step_time, allow_zero=False)
@@ -327,9 +322,9 @@ class DiehlCook2015(SpikingModule):
         check_choice("trace_mode", trace_mode, ("nearest", "cumulative"))
         check_choice("bound", bound, ("soft", "hard"))
         check_choice("batch_reduction", batch_reduction, ("mean", "sum"))
-        _nonnegative_int("min_spikes", min_spikes)
+        nonnegative_int("min_spikes", min_spikes)
         nonnegative("boost_rate", boost_rate, "Hz")
-        _nonnegative_int("max_boosts", max_boosts)
+        nonnegative_int("max_boosts", max_boosts)
         check_choice("weighting", weighting, ("vote", "proportion"))
         top_rate = max_rate + max_boosts * boost_rate
         if top_rate * step_time > 1000.0:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from .._validation import check_choice, check_greater, nonnegative, positive
+from .._validation import check_choice, check_greater, nonnegative, positive, positive_int
 from ..encode import PoissonEncoder
 from ..learn import MSTDP, MSTDPET, Clamp, Normalize, updater_for
 from ..metrics import LabelAssignmentAccuracy, predict_labels
@@ -42,12 +42,6 @@ DEFAULT_SCALES: dict[str, float] = {"mstdp": 0.05, "mstdpet": 1.25}
 # By default each output neuron's input weights sum to this much per input pixel: with on/off
 # channels every pixel drives one channel, without them only the ink does, hence twice as much.
 _NORM_PER_PIXEL = {True: 0.1, False: 0.2}
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _flag(name: str, value: object) -> bool:
@@ -117,7 +111,7 @@ def group_reward(
         spikes = torch.tensor([[0, 1, 0, 0], [1, 0, 1, 1], [0, 0, 0, 0]])  # 2 classes, 2 per class
         group_reward(spikes, torch.tensor([0, 0, 1]), 2)  # tensor([1., -1., 0.])
     """
-    _positive_int("num_classes", num_classes)
+    positive_int("num_classes", num_classes)
     nonnegative("reward", reward)
     nonnegative("punishment", punishment)
     if not isinstance(spikes, torch.Tensor) or spikes.dim() != 2:
@@ -362,11 +356,11 @@ class RewardModulatedClassifier(SpikingModule):
         seed: int = 0,
     ) -> None:
         # Every check before anything is built (DESIGN.md invariant 6).
-        _positive_int("n_inputs", n_inputs)
-        _positive_int("num_classes", num_classes)
+        positive_int("n_inputs", n_inputs)
+        positive_int("num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        _positive_int("neurons_per_class", neurons_per_class)
+        positive_int("neurons_per_class", neurons_per_class)
         check_choice("rule", rule, REWARD_RULES)
         _flag("on_off", on_off)
         step_time = float(positive("step_time", step_time, "ms"))
