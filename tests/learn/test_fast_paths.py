@@ -1,4 +1,4 @@
-"""The allocation-free apply path gives exactly what the allocating path gives."""
+"""The fast paths give what the plain ones give: allocation-free bounds, declared signs, sparse spikes."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from inferno_lightning.learn import Accumulator
 BOUNDS = [SoftBound(), HardBound(), ClampBound(), PowerBound(0.5)]
 
 
-def _terms(signed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _terms(signed: bool, shape=(7, 5)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    weight = torch.rand(7, 5, generator=generator) * 1.2 - 0.1  # some beyond the limits
+    weight = torch.rand(shape, generator=generator) * 1.2 - 0.1  # some beyond the limits
     low = -0.5 if signed else 0.0
-    potentiation = (torch.rand(7, 5, generator=generator) + low) * 0.1
-    depression = (torch.rand(7, 5, generator=generator) + low) * 0.1
+    potentiation = (torch.rand(shape, generator=generator) + low) * 0.1
+    depression = (torch.rand(shape, generator=generator) + low) * 0.1
     return weight, potentiation, depression
 
 
@@ -29,8 +29,9 @@ def _terms(signed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("present", ["both", "potentiation", "depression"])
 @pytest.mark.parametrize("limits", [(0.0, 1.0), (None, 1.0), (0.0, None)])
-def test_in_place_bound_is_bit_identical(bound, signed, present, limits) -> None:
-    weight, potentiation, depression = _terms(signed)
+@pytest.mark.parametrize("shape", [(7, 5), (64, 129)], ids=["small", "vectorised"])
+def test_in_place_bound_is_bit_identical(bound, signed, present, limits, shape) -> None:
+    weight, potentiation, depression = _terms(signed, shape)
     if present == "potentiation":
         depression = None
     elif present == "depression":
@@ -40,7 +41,12 @@ def test_in_place_bound_is_bit_identical(bound, signed, present, limits) -> None
     out = (torch.empty_like(weight), torch.empty_like(weight))
     kept = weight.clone()
     got = bound(weight, potentiation, depression, w_min, w_max, out=out, nonnegative=not signed)
-    assert torch.equal(got, expected)
+    fused = isinstance(bound, SoftBound) and present == "both" and w_min == 0.0
+    if fused:
+        # w - w D in one fused pass (addcmul): within one rounding of the two-pass form.
+        torch.testing.assert_close(got, expected, rtol=0, atol=4 * torch.finfo(torch.float32).eps)
+    else:
+        assert torch.equal(got, expected)
     assert torch.equal(weight, kept)
 
 
@@ -91,3 +97,119 @@ def test_non_finite_term_still_named_and_weight_unchanged(bad) -> None:
     with pytest.raises(ValueError, match="depression .* must be finite"):
         accumulator.apply(torch.full((2, 3), 0.1), depression)
     assert torch.equal(weight, torch.full((2, 3), 0.5))
+
+
+def _accumulated(
+    potentiation: torch.Tensor, depression: torch.Tensor, nonnegative, **config
+) -> torch.Tensor:
+    weight = torch.nn.Parameter(torch.full(potentiation.shape[-2:], 0.2))
+    accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0, **config)
+    batched = potentiation.dim() == 3
+    accumulator.accumulate(potentiation, depression, batched=batched, nonnegative=nonnegative)
+    accumulator.apply_pending()
+    return weight.detach().clone()
+
+
+def test_declared_nonnegative_terms_give_the_measured_result() -> None:
+    _, potentiation, depression = _terms(signed=False, shape=(16, 33))
+    measured = _accumulated(potentiation, depression, False)
+    declared = _accumulated(potentiation, depression, True)
+    assert torch.equal(declared, measured)
+    # 0.2 + P (1 - 0.2) - D (0.2 - 0), worked by hand
+    torch.testing.assert_close(measured, 0.2 + 0.8 * potentiation - 0.2 * depression)
+
+
+def test_declared_sign_is_what_apply_uses_and_callable_reductions_drop_it() -> None:
+    # Declaring signed terms non-negative skips the sign split: the result shows it was used.
+    _, potentiation, depression = _terms(signed=True, shape=(4, 6))
+    split = _accumulated(potentiation, depression, False)
+    trusted = _accumulated(potentiation, depression, True)
+    torch.testing.assert_close(trusted, 0.2 + 0.8 * potentiation - 0.2 * depression)
+    assert not torch.allclose(trusted, split)
+    # Per-term declaration: only the depression declared, so the potentiation's sign is measured.
+    assert torch.equal(_accumulated(potentiation, depression, (False, True)), split)
+    # A callable batch reduction may change signs: the declaration is dropped.
+    batched_p, batched_d = potentiation.unsqueeze(0), depression.unsqueeze(0)
+    config = {"batch_reduction": lambda x: x[0], "rank_reduction": "mean"}
+    assert torch.equal(_accumulated(batched_p, batched_d, True, **config), split)
+
+
+def test_declared_nonnegative_nan_still_named_and_weight_unchanged() -> None:
+    weight = torch.nn.Parameter(torch.full((2, 3), 0.5))
+    accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0)
+    potentiation = torch.full((2, 3), 0.1)
+    potentiation[0, 1] = float("nan")
+    accumulator.accumulate(potentiation, torch.zeros(2, 3), nonnegative=True)
+    with pytest.raises(ValueError, match="potentiation .* must be finite"):
+        accumulator.apply_pending()
+    assert torch.equal(weight, torch.full((2, 3), 0.5))
+    with pytest.raises(TypeError, match="nonnegative"):
+        accumulator.accumulate(potentiation, None, nonnegative=(True,))
+    with pytest.raises(TypeError, match="nonnegative"):
+        accumulator.accumulate(potentiation, None, nonnegative=1)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("rate", [0.0, 0.03, 0.5], ids=["silent", "sparse", "dense"])
+@pytest.mark.parametrize("kind", ["dense", "lateral"])
+def test_boolean_spikes_correlate_like_their_float_values(reduction, rate, kind) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense, LinearLateral
+
+    generator = torch.Generator().manual_seed(1)
+    batch, n_in, n_out = 16, 40, 40
+    if kind == "dense":
+        connection = LinearDense(n_in, n_out, synapse=DeltaCurrent(n_in, 1.0))
+    else:
+        connection = LinearLateral(n_out, synapse=DeltaCurrent(n_out, 1.0))
+    spikes = torch.rand(batch, n_out, generator=generator) < rate
+    trace = torch.rand(batch, n_in, generator=generator)
+    with torch.no_grad():
+        got = connection.correlate(spikes, trace, reduction)
+        expected = connection.correlate(spikes.float(), trace, reduction)
+    # The same sums of the same products (the sparse path adds rows in another order).
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
+    by_hand = spikes.float().t() @ trace / (batch if reduction == "mean" else 1)
+    if kind == "lateral":
+        by_hand.fill_diagonal_(0.0)
+    torch.testing.assert_close(got, by_hand, rtol=1e-6, atol=1e-7)
+    if rate == 0.0:
+        assert torch.equal(got, torch.zeros(n_out, n_in))
+
+
+def test_stdp_declares_signs_from_rates_and_boolean_spikes() -> None:
+    from inferno_lightning.learn import STDP, TripletSTDP
+    from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
+
+    def observed_by(rule, **overrides):
+        layer = Serial(LinearDense(6, 4, synapse=DeltaCurrent(6, 1.0)), LIF(4, 1.0))
+        rule.register(layer.cell(), **overrides)
+        layer.train()
+        layer(torch.ones(2, 6))
+        record = rule.records[-1]
+        return record, record.observe(type(rule).__name__)
+
+    stdp = STDP(lr_post=1e-2, lr_pre=1e-3)
+    record, observed = observed_by(stdp)
+    assert observed["pre"].dtype == torch.bool and observed["post"].dtype == torch.bool
+    assert stdp.nonnegative(record, observed) == (True, True)
+    record, observed = observed_by(stdp, lr_pre=-1e-3)  # anti-Hebbian depression
+    assert stdp.nonnegative(record, observed) == (True, False)
+    float_spikes = {**observed, "post": observed["post"].float()}
+    assert stdp.nonnegative(record, float_spikes) == (False, False)
+    triplet = TripletSTDP(a3_minus=-1e-4)
+    record, observed = observed_by(triplet)
+    assert triplet.nonnegative(record, observed) == (True, False)
+
+
+def test_trace_of_boolean_spikes_equals_trace_of_float_spikes() -> None:
+    from inferno_lightning.observe import CumulativeTraceReducer, NearestTraceReducer
+
+    generator = torch.Generator().manual_seed(2)
+    spikes = torch.rand(20, 3, 5, generator=generator) < 0.3
+    for kind in (CumulativeTraceReducer, NearestTraceReducer):
+        from_bool, from_float = kind(1.0, 10.0), kind(1.0, 10.0)
+        for step in spikes:
+            from_bool(step)
+            from_float(step.float())
+        assert torch.equal(from_bool.peek(), from_float.peek())
+        assert from_bool.peek().max() > 1.0 or kind is NearestTraceReducer

@@ -310,7 +310,8 @@ class Bound:
         if down is not None:
             if w_min is None:
                 lowered = down
-            else:
+            elif up is None or not self._subtract_lowered_(result, weight, down, w_min):
+                # (otherwise already subtracted from the result, in one pass)
                 lowered = self._lowered_into(weight, down, w_min, scratch)
                 if lowered is None:
                     return False
@@ -329,6 +330,12 @@ class Bound:
         if self.lower_factor_(weight, w_min, out):
             return out.mul_(down)
         return None
+
+    def _subtract_lowered_(
+        self, result: torch.Tensor, weight: torch.Tensor, down: torch.Tensor, w_min: Limit
+    ) -> bool:
+        """Subtract :math:`L(w)` times the downward push from ``result`` in one pass, if this kind can."""
+        return False
 
 
 def _split(
@@ -451,6 +458,16 @@ class SoftBound(Bound):
             # w - 0 is w exactly (-0.0 included): one pass over the weight less.
             return torch.mul(weight, down, out=out)
         return super()._lowered_into(weight, down, w_min, out)
+
+    def _subtract_lowered_(
+        self, result: torch.Tensor, weight: torch.Tensor, down: torch.Tensor, w_min: Limit
+    ) -> bool:
+        # L(w) = w for w_min = 0: result -= w * down in one fused pass (rounding may
+        # differ from the two-pass form by one unit in the last place).
+        if not isinstance(w_min, torch.Tensor) and w_min == 0.0:
+            result.addcmul_(weight, down, value=-1.0)
+            return True
+        return False
 
 
 @dataclass(frozen=True)

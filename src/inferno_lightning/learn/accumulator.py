@@ -258,6 +258,8 @@ class Accumulator:
         # Running sums (linear time reductions): preallocated on first use, reused after clear().
         self._sums: list[torch.Tensor | None] = [None, None]
         self._present = [False, False]
+        # Whether every term accumulated since the last clear was declared non-negative.
+        self._nonnegative = [True, True]
         # Per-step terms (callable time reduction only).
         self._history: list[list[torch.Tensor | None]] = [[], []]
         # Two weight-shaped work tensors the bounded weight is computed in (no allocation per apply).
@@ -307,6 +309,7 @@ class Accumulator:
         *,
         batched: bool = False,
         owned: bool = False,
+        nonnegative: bool | tuple[bool, bool] = False,
     ) -> None:
         r"""Add one simulation step's terms.
 
@@ -326,6 +329,14 @@ class Accumulator:
                 writes them again, so the Accumulator may keep one as its
                 running sum instead of copying it (learning rules whose terms
                 are fresh products pass ``True``).
+            nonnegative: the caller guarantees the term is :math:`\ge 0`
+                elementwise wherever it is finite (one flag for both terms, or
+                ``(potentiation, depression)``), e.g. a product of spikes and
+                traces with a non-negative rate. While every step's terms are
+                so flagged, :meth:`apply_pending` skips the pass over the terms
+                that finds their signs (same result). ``False`` (default) is
+                always safe; a wrong ``True`` mis-bounds terms that have
+                negative elements.
 
         Raises:
             TypeError: a term is not a floating-point tensor.
@@ -337,6 +348,19 @@ class Accumulator:
             raise TypeError(f"batched must be a bool (True or False), got {batched!r}")
         if not isinstance(owned, bool):
             raise TypeError(f"owned must be a bool (True or False), got {owned!r}")
+        if isinstance(nonnegative, bool):
+            signs = (nonnegative, nonnegative)
+        elif (
+            isinstance(nonnegative, tuple)
+            and len(nonnegative) == 2
+            and all(isinstance(flag, bool) for flag in nonnegative)
+        ):
+            signs = nonnegative
+        else:
+            raise TypeError(
+                "nonnegative must be a bool or a (potentiation, depression) pair of bools, "
+                f"got {nonnegative!r}"
+            )
         param = self.parameter
         reduced = [
             None if value is None else self._reduce_batch(term, value, param, batched)
@@ -345,8 +369,12 @@ class Accumulator:
         # A string batch reduction makes a new tensor; a callable's result may alias its input.
         fresh = owned or (batched and isinstance(self.batch_reduction, str))
         self._steps += 1
+        # Sums and means keep a sign; a callable reduction may not.
+        sign_kept = not batched or isinstance(self.batch_reduction, str)
         for index, value in enumerate(reduced):
             self._add(index, value, param.dtype, fresh)
+            if value is not None and not (signs[index] and sign_kept):
+                self._nonnegative[index] = False
 
     def _reduce_batch(
         self, term: str, value: torch.Tensor, param: torch.Tensor, batched: bool
@@ -480,6 +508,7 @@ class Accumulator:
         """Forget everything accumulated since the last clear (running sums are kept allocated)."""
         self._steps = 0
         self._present = [False, False]
+        self._nonnegative = [True, True]
         self._history = [[], []]
 
     # ----------------------------------------------------------------- apply
@@ -534,11 +563,15 @@ class Accumulator:
         potentiation: torch.Tensor | None,
         depression: torch.Tensor | None,
         current: torch.Tensor | None = None,
+        known_nonnegative: bool = False,
     ) -> torch.Tensor | None:
         """Check the terms and compute the bounded, constrained weight without writing it.
 
         ``current`` replaces the parameter's value as the starting weight (used
         when several Accumulators of one parameter are applied together).
+        ``known_nonnegative``: the terms are this Accumulator's own, declared
+        non-negative (:meth:`accumulate`), so their signs need not be measured;
+        their finiteness is still checked, through the result's.
         """
         param = self.parameter
         shape = tuple(param.shape)
@@ -567,10 +600,14 @@ class Accumulator:
             # One read of each term gives both its finiteness and its sign: min and max
             # are finite exactly when every element is (NaN propagates), and
             # non-negative terms need no sign split.
-            present = [t for t in terms if t is not None]
-            extremes = torch.stack([v for t in present for v in torch.aminmax(t)]).tolist()
-            terms_finite = all(math.isfinite(v) for v in extremes)
-            nonnegative = terms_finite and all(v >= 0 for v in extremes[0::2])
+            if known_nonnegative:
+                # A NaN or inf in a term reaches the result, whose check below catches it.
+                terms_finite = nonnegative = True
+            else:
+                present = [t for t in terms if t is not None]
+                extremes = torch.stack([v for t in present for v in torch.aminmax(t)]).tolist()
+                terms_finite = all(math.isfinite(v) for v in extremes)
+                nonnegative = terms_finite and all(v >= 0 for v in extremes[0::2])
             updated = self.bound(
                 current,
                 terms[0],
@@ -635,7 +672,21 @@ class Accumulator:
         if pending is None:
             self.clear()
             return False
-        return self.apply(*pending)
+        updated = self._prepare(*pending, known_nonnegative=self._pending_nonnegative())
+        if updated is None:
+            self.clear()
+            return False
+        self._commit(updated)
+        return True
+
+    def _pending_nonnegative(self) -> bool:
+        """Whether every pending term was declared non-negative at :meth:`accumulate`.
+
+        Only linear time reductions (``"sum"``, ``"mean"``) keep the sign.
+        """
+        return isinstance(self.time_reduction, str) and all(
+            flag for flag, present in zip(self._nonnegative, self._present, strict=True) if present
+        )
 
     # ----------------------------------------------------------------- state
 
@@ -693,6 +744,7 @@ class Accumulator:
 
         self._steps = steps
         self._present = [t is not None for t in sums]
+        self._nonnegative = [False, False]  # not saved: measured again at apply
         self._sums = [
             move(t) if t is not None else old for t, old in zip(sums, self._sums, strict=True)
         ]

@@ -218,7 +218,8 @@ class Updater(nn.Module):
             [
                 (self._accumulators[name], (None, None) if p is None else tuple(p))
                 for name, p in pending.items()
-            ]
+            ],
+            own=True,
         )
 
     def clear(self) -> None:
@@ -462,17 +463,24 @@ def apply_flattened(updaters: Sequence[Updater], flat: torch.Tensor, spec: FlatS
 
 def _apply_all(
     work: list[tuple[Accumulator, tuple[torch.Tensor | None, torch.Tensor | None]]],
+    own: bool = False,
 ) -> bool:
     """Prepare every update first, then write them all: an error writes no parameter.
 
     Accumulators of the same parameter (from several Updaters of one module)
     compose in order: each is bounded from the weight the previous one left.
+    ``own``: the terms are each Accumulator's own pending terms (so the signs
+    declared at ``accumulate`` hold for them).
     """
     latest: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for accumulator, terms in work:
         param = accumulator.parameter
         base = latest.get(id(param))
-        updated = accumulator._prepare(*terms, current=None if base is None else base[1])
+        updated = accumulator._prepare(
+            *terms,
+            current=None if base is None else base[1],
+            known_nonnegative=own and accumulator._pending_nonnegative(),
+        )
         if updated is not None:
             latest[id(param)] = (param, updated)
     with torch.no_grad():

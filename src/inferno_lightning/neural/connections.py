@@ -141,6 +141,41 @@ def _float(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.is_floating_point() else tensor.to(like.dtype)
 
 
+#: Largest fraction of nonzero postsynaptic spikes for which :func:`_spike_product` goes sparse.
+SPARSE_FRACTION = 0.1
+
+
+def _spike_product(
+    post: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, reduction: str
+) -> torch.Tensor | None:
+    r"""``post.T @ pre`` (``(O, I)``, summed or averaged over the batch) from the spikes alone.
+
+    A boolean ``post`` is a spike train: each spike adds one row of ``pre`` to
+    its output's row, so on CPU, where a dense product costs in proportion to
+    its size whatever the values, a sparse-dense product over the spikes
+    does the same sums with far fewer operations. ``None`` (use the dense
+    product) off CPU (finding the spikes would cost a host sync), when
+    ``post`` is not boolean or needs gradients, or when more than
+    :data:`SPARSE_FRACTION` of its elements are spikes.
+    """
+    if post.dtype != torch.bool or weight.device.type != "cpu":
+        return None
+    batch, outputs = post.shape
+    index = post.t().nonzero().t()  # (2, nnz): output then sample, in coalesced order
+    count = index.shape[1]
+    if count > SPARSE_FRACTION * batch * outputs:
+        return None
+    other = _float(pre, weight)
+    if other.requires_grad and torch.is_grad_enabled():
+        return None
+    scale = 1.0 / batch if reduction == "mean" else 1.0
+    values = torch.full((count,), scale, dtype=other.dtype)
+    spikes = torch.sparse_coo_tensor(
+        index, values, (outputs, batch), is_coalesced=True, check_invariants=False
+    )
+    return torch.sparse.mm(spikes, other)
+
+
 def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
     # Every caller hands over a fresh product, so the mean is taken in place.
     return product if reduction == "sum" else product.div_(batch)
@@ -336,10 +371,19 @@ class _DenseLike(_WeightedConnection):
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
+        presynaptic = self._pre(presynaptic)
+        if presynaptic.shape[0] != batch:
+            raise ValueError(
+                f"presynaptic has batch size {presynaptic.shape[0]}, postsynaptic has {batch}"
+            )
+        if self.delay is None and batch_reduction != "none":
+            sparse = _spike_product(
+                postsynaptic.reshape(batch, -1), presynaptic, self.weight, batch_reduction
+            )
+            if sparse is not None:
+                return sparse
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
-        pre = _float(self._pre(presynaptic), self.weight)
-        if pre.shape[0] != batch:
-            raise ValueError(f"presynaptic has batch size {pre.shape[0]}, postsynaptic has {batch}")
+        pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
             return post.unsqueeze(2) * (pre.unsqueeze(1) if self.delay is None else pre)
         if self.delay is None:

@@ -145,6 +145,8 @@ class _EventReducer(Reducer):
     def events(self, value: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the events in ``value``."""
         if self._tolerance is None:
+            if value.dtype == torch.bool and self._target == 1.0:
+                return value  # boolean spikes are their own events
             return value == self._target
         if not value.is_floating_point():
             value = value.to(torch.get_default_dtype())

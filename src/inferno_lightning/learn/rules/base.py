@@ -313,6 +313,19 @@ class LearningRule(nn.Module, ABC):
     ) -> Terms:
         """One step's ``(potentiation, depression, batched)`` for one cell."""
 
+    def nonnegative(
+        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
+    ) -> tuple[bool, bool]:
+        r"""Whether this step's ``(potentiation, depression)`` are known to be :math:`\ge 0` elementwise.
+
+        Handed to :meth:`~inferno_lightning.learn.Accumulator.accumulate`, so
+        that applying needs no pass over the terms to find their signs. The
+        default, ``(False, False)``, is always safe; override only with what
+        holds by construction (e.g. boolean spikes times event traces times a
+        non-negative rate).
+        """
+        return False, False
+
     # --------------------------------------------------------------- public API
 
     @property
@@ -467,10 +480,20 @@ class LearningRule(nn.Module, ABC):
             self.check_step(record, values, checked)
         work = []
         for record, values in zip(self.records, observed, strict=True):
-            work.append((record.accumulator, self.terms(record, values, checked)))
-        for accumulator, (potentiation, depression, batched) in work:
+            work.append(
+                (
+                    record.accumulator,
+                    self.terms(record, values, checked),
+                    self.nonnegative(record, values),
+                )
+            )
+        for accumulator, (potentiation, depression, batched), signs in work:
             accumulator.accumulate(
-                potentiation, depression, batched=batched, owned=self.fresh_terms
+                potentiation,
+                depression,
+                batched=batched,
+                owned=self.fresh_terms,
+                nonnegative=signs,
             )
 
     # ---------------------------------------------------------------- internals

@@ -172,17 +172,27 @@ class STDP(LearningRule):
         config, connection, accumulator = record.config, record.connection, record.accumulator
         potentiation = depression = None
         batched = False
-        # correlate is bilinear: the learning rate scales the small postsynaptic side,
-        # not the weight-shaped product.
+        # correlate is bilinear: the learning rate scales a trace, not the weight-shaped
+        # product, and the spikes stay boolean so that correlate may skip silent rows.
         if config["lr_post"] != 0.0:
             potentiation, batched = correlate_term(
-                connection, accumulator, observed["post"] * config["lr_post"], observed["pre_trace"]
+                connection, accumulator, observed["post"], observed["pre_trace"] * config["lr_post"]
             )
         if config["lr_pre"] != 0.0:
             depression, batched = correlate_term(
                 connection, accumulator, observed["post_trace"] * config["lr_pre"], observed["pre"]
             )
         return potentiation, depression, batched
+
+    def nonnegative(
+        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
+    ) -> tuple[bool, bool]:
+        """Boolean spikes times event traces (amplitude 1): each term has its rate's sign."""
+        config = record.config
+        return (
+            config["lr_post"] >= 0 and observed["post"].dtype == torch.bool,
+            config["lr_pre"] >= 0 and observed["pre"].dtype == torch.bool,
+        )
 
 
 class TripletSTDP(LearningRule):
@@ -298,3 +308,17 @@ class TripletSTDP(LearningRule):
         potentiation, batched = correlate_term(connection, accumulator, post, observed["r1"])
         depression, _ = correlate_term(connection, accumulator, observed["o1"], pre)
         return potentiation, depression, batched
+
+    def nonnegative(
+        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
+    ) -> tuple[bool, bool]:
+        """Boolean spikes times event traces: non-negative where both amplitudes of a side are."""
+        config = record.config
+        return (
+            config["a2_plus"] >= 0
+            and config["a3_plus"] >= 0
+            and observed["post"].dtype == torch.bool,
+            config["a2_minus"] >= 0
+            and config["a3_minus"] >= 0
+            and observed["pre"].dtype == torch.bool,
+        )
