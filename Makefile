@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo digits test lint clean
+.PHONY: install demo digits test lint clean bench-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,26 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+
+# A separate environment for benchmarks/inferno_ai.py: the Inferno reference library from PyPI
+# (package `inferno`), timed against the same hand-written references as our benchmarks. Kept
+# apart so it cannot disturb the project's own environment; our package is not installed in it
+# (the script puts src/ on sys.path). inferno-ai 0.0.5 pins torch only in its `torch` extra
+# (2.4.1); the project's torch version is installed instead so both environments time the same
+# torch.
+BENCH_VENV ?= .bench-venv
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+INFERNO_AI ?= inferno-ai==0.0.5
+BENCH_TORCH ?= torch==2.15.0
+
+$(BENCH_STAMP):
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --upgrade pip
+	$(BENCH_PY) -m pip install '$(INFERNO_AI)' '$(BENCH_TORCH)'
+	touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV)

@@ -213,3 +213,86 @@ def test_trace_of_boolean_spikes_equals_trace_of_float_spikes() -> None:
             from_float(step.float())
         assert torch.equal(from_bool.peek(), from_float.peek())
         assert from_bool.peek().max() > 1.0 or kind is NearestTraceReducer
+
+
+def _connections():
+    from inferno_lightning.neural import Conv2d, DeltaCurrent, LinearDense, LinearDirect, LinearLateral
+
+    return {
+        "dense": (LinearDense(12, 10, synapse=DeltaCurrent(12, 1.0)), (12,), (10,)),
+        "lateral": (LinearLateral(10, synapse=DeltaCurrent(10, 1.0)), (10,), (10,)),
+        "direct": (LinearDirect(10, synapse=DeltaCurrent(10, 1.0)), (10,), (10,)),
+        "conv": (
+            Conv2d((1, 6, 6), 2, 3, synapse=DeltaCurrent((1, 6, 6), 1.0)),
+            (1, 6, 6),
+            (2, 4, 4),
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["dense", "lateral", "direct", "conv"])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("spikes", ["bool", "float"])
+def test_correlation_written_and_added_in_place_equals_correlate(kind, reduction, spikes) -> None:
+    connection, in_shape, out_shape = _connections()[kind]
+    generator = torch.Generator().manual_seed(3)
+    batch = 5
+    post = torch.rand(batch, *out_shape, generator=generator) < 0.05
+    post = post if spikes == "bool" else post.float() * 0.5
+    pre = torch.rand(batch, *in_shape, generator=generator)
+    with torch.no_grad():
+        expected = connection.correlate(post, pre, reduction)
+        correlation = connection.correlation(post, pre, reduction)
+        assert correlation.shape == expected.shape and correlation.dtype == expected.dtype
+        torch.testing.assert_close(correlation.tensor(), expected)
+        out = torch.full_like(expected, 7.0)
+        written = correlation.write_(out)
+        assert written.data_ptr() == out.data_ptr()
+        torch.testing.assert_close(out, expected)
+        correlation.add_to_(out)
+        torch.testing.assert_close(out, 2 * expected)
+    with pytest.raises(ValueError, match="batch_reduction"):
+        connection.correlation(post, pre, "none")
+
+
+def test_accumulator_sums_correlations_in_its_own_buffer() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    connection = LinearDense(12, 10, synapse=DeltaCurrent(12, 1.0))
+    generator = torch.Generator().manual_seed(4)
+    steps = [
+        (torch.rand(3, 10, generator=generator) < 0.2, torch.rand(3, 12, generator=generator))
+        for _ in range(4)
+    ]
+    weight = connection.weight
+    with_tensors = Accumulator(weight)
+    with_correlations = Accumulator(weight)
+    with torch.no_grad():
+        for post, pre in steps:
+            with_tensors.accumulate(connection.correlate(post, pre, "mean"), None)
+            with_correlations.accumulate(connection.correlation(post, pre, "mean"), None)
+    expected = sum(post.float().t() @ pre / 3 for post, pre in steps)
+    torch.testing.assert_close(with_correlations.pending().potentiation, expected)
+    torch.testing.assert_close(with_tensors.pending().potentiation, expected)
+    # The running sum is allocated once and reused after a clear: nothing new per step.
+    buffer = with_correlations._sums[0]
+    with_correlations.clear()
+    with torch.no_grad():
+        for post, pre in steps:
+            with_correlations.accumulate(connection.correlation(post, pre, "mean"), None)
+    assert with_correlations._sums[0] is buffer
+    torch.testing.assert_close(with_correlations.pending().potentiation, expected)
+    # A callable time reduction keeps each step: the correlation is computed on its own.
+    per_step = Accumulator(weight, time_reduction=lambda x: x.amax(0), rank_reduction="mean")
+    with torch.no_grad():
+        for post, pre in steps:
+            per_step.accumulate(connection.correlation(post, pre, "sum"), None)
+    torch.testing.assert_close(
+        per_step.pending().potentiation,
+        torch.stack([post.float().t() @ pre for post, pre in steps]).amax(0),
+    )
+    with pytest.raises(ValueError, match="batched=False"):
+        per_step.accumulate(connection.correlation(post, pre, "sum"), None, batched=True)
+    other = LinearDense(12, 9, synapse=DeltaCurrent(12, 1.0))
+    with pytest.raises(ValueError, match="shape"):
+        per_step.accumulate(other.correlation(post[:, :9], pre, "sum"), None)

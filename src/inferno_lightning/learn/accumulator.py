@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from ..functional.bounding import Bound, ClampBound, resolve_bound
+from ..neural.base import Correlation
 from .constraints import check_limits
 
 __all__ = ["Accumulator", "PendingUpdate", "Reduction", "ReductionFn"]
@@ -304,8 +305,8 @@ class Accumulator:
 
     def accumulate(
         self,
-        potentiation: torch.Tensor | None = None,
-        depression: torch.Tensor | None = None,
+        potentiation: torch.Tensor | Correlation | None = None,
+        depression: torch.Tensor | Correlation | None = None,
         *,
         batched: bool = False,
         owned: bool = False,
@@ -319,7 +320,10 @@ class Accumulator:
         is kept.
 
         Args:
-            potentiation: signed potentiating term :math:`P_t` (``None`` for zero).
+            potentiation: signed potentiating term :math:`P_t` (``None`` for zero):
+                a tensor, or a :class:`~inferno_lightning.neural.Correlation`
+                (already reduced over the batch), which is computed straight
+                into the running sum.
             depression: signed depressing term :math:`D_t`, subtracted (``None`` for zero).
             batched: ``False``: terms are shaped like the parameter (the rule
                 reduced the batch itself). ``True``: terms are per sample,
@@ -377,9 +381,22 @@ class Accumulator:
                 self._nonnegative[index] = False
 
     def _reduce_batch(
-        self, term: str, value: torch.Tensor, param: torch.Tensor, batched: bool
-    ) -> torch.Tensor:
+        self, term: str, value: torch.Tensor | Correlation, param: torch.Tensor, batched: bool
+    ) -> torch.Tensor | Correlation:
         shape = tuple(param.shape)
+        if isinstance(value, Correlation):
+            if batched:
+                raise ValueError(
+                    f"{term} is a Correlation, already reduced over the batch: pass batched=False"
+                )
+            if tuple(value.shape) != shape or value.device != param.device:
+                raise ValueError(
+                    f"{term} for parameter {self.name!r} must have shape {shape} on {param.device}, "
+                    f"got a Correlation of shape {tuple(value.shape)} on {value.device}"
+                )
+            if not value.dtype.is_floating_point:
+                raise TypeError(f"{term} must be floating-point, got dtype {value.dtype}")
+            return value
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{term} must be a tensor or None, got {type(value).__name__}")
         if not value.is_floating_point():
@@ -420,8 +437,19 @@ class Accumulator:
         return out
 
     def _add(
-        self, index: int, value: torch.Tensor | None, param_dtype: torch.dtype, fresh: bool = False
+        self,
+        index: int,
+        value: torch.Tensor | Correlation | None,
+        param_dtype: torch.dtype,
+        fresh: bool = False,
     ) -> None:
+        if isinstance(value, Correlation):
+            if isinstance(self.time_reduction, str) and value.dtype == torch.promote_types(
+                param_dtype, value.dtype
+            ):
+                self._add_correlation(index, value)
+                return
+            value, fresh = value.tensor(), True
         if callable(self.time_reduction):
             # Copy: a rule may hand over a tensor it keeps updating in place.
             dtype = torch.promote_types(param_dtype, value.dtype) if value is not None else None
@@ -450,6 +478,26 @@ class Accumulator:
             if buffer.device != value.device:
                 buffer = self._sums[index] = buffer.to(value.device)
             buffer.add_(value)
+
+    def _add_correlation(self, index: int, value: Correlation) -> None:
+        """Write (first step) or add (later steps) a correlation into the running sum, in place."""
+        buffer = self._sums[index]
+        if not self._present[index]:
+            if (
+                buffer is not None
+                and buffer.shape == value.shape
+                and buffer.dtype == value.dtype
+                and buffer.device == value.device
+            ):
+                value.write_(buffer)
+            else:
+                self._sums[index] = value.tensor()
+            self._present[index] = True
+        else:
+            assert buffer is not None
+            if buffer.device != value.device:
+                buffer = self._sums[index] = buffer.to(value.device)
+            value.add_to_(buffer)
 
     # --------------------------------------------------------------- pending
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .._validation import as_float, as_shape, check_input, positive
 
-__all__ = ["StatefulModule", "Neuron", "Synapse", "Connection"]
+__all__ = ["StatefulModule", "Neuron", "Synapse", "Connection", "Correlation"]
 
 
 class StatefulModule(nn.Module):
@@ -195,6 +195,55 @@ class Synapse(StatefulModule, ABC):
         """Advance one step; return the current, ``(batch, *shape)``."""
 
 
+class Correlation:
+    r"""A batch-reduced :meth:`Connection.correlate` product, checked now and computed where it goes.
+
+    Learning rules hand it to an :class:`~inferno_lightning.learn.Accumulator`,
+    which writes it straight into its running sum (:meth:`write_` on the
+    first step after a clear, :meth:`add_to_` after), so a step's
+    weight-shaped term needs no tensor of its own: a dense connection does
+    one matrix product into the sum (``addmm``), and boolean spikes on CPU
+    a sparse one.
+
+    This base holds a product already computed (what any connection's
+    :meth:`Connection.correlation` gives by default); connections with a
+    faster route subclass it.
+
+    Args:
+        product: the reduced product, shaped like the weight.
+    """
+
+    def __init__(self, product: torch.Tensor) -> None:
+        self._product = product
+
+    @property
+    def shape(self) -> torch.Size:
+        """The product's shape (the weight's)."""
+        return self._product.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The product's dtype."""
+        return self._product.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The product's device."""
+        return self._product.device
+
+    def tensor(self) -> torch.Tensor:
+        """The product as a new tensor the caller owns."""
+        return self._product
+
+    def write_(self, out: torch.Tensor) -> torch.Tensor:
+        """Write the product into ``out`` (same shape, dtype and device) and return it."""
+        return out.copy_(self._product)
+
+    def add_to_(self, out: torch.Tensor) -> torch.Tensor:
+        """Add the product to ``out`` in place and return it."""
+        return out.add_(self._product)
+
+
 class Connection(nn.Module, ABC):
     r"""A trainable mapping from presynaptic spikes to postsynaptic current.
 
@@ -278,6 +327,21 @@ class Connection(nn.Module, ABC):
 
         Returns a new tensor that the caller owns (learning rules scale it in place).
         """
+
+    def correlation(
+        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
+    ) -> Correlation:
+        """:meth:`correlate` reduced over the batch (``"mean"`` or ``"sum"``), to be written where it goes.
+
+        The inputs are checked here (the same errors as :meth:`correlate`);
+        the product is computed when the :class:`Correlation` is written.
+        This default computes it now; dense connections defer it.
+        """
+        if batch_reduction not in ("mean", "sum"):
+            raise ValueError(
+                f"batch_reduction must be 'mean' or 'sum' for a correlation, got {batch_reduction!r}"
+            )
+        return Correlation(self.correlate(postsynaptic, presynaptic, batch_reduction))
 
     @abstractmethod
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:

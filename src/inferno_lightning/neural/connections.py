@@ -55,7 +55,7 @@ from .._validation import (
     nonnegative,
 )
 from ..functional.interpolation import read_history
-from .base import Connection, Synapse
+from .base import Connection, Correlation, Synapse
 from .synapses import HistorySynapse
 
 __all__ = ["LinearDense", "LinearDirect", "LinearLateral", "Conv2d", "BATCH_REDUCTIONS"]
@@ -141,39 +141,94 @@ def _float(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.is_floating_point() else tensor.to(like.dtype)
 
 
-#: Largest fraction of nonzero postsynaptic spikes for which :func:`_spike_product` goes sparse.
+#: Largest fraction of nonzero postsynaptic spikes for which the product goes sparse.
 SPARSE_FRACTION = 0.1
 
 
-def _spike_product(
+def _spike_matrix(
     post: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, reduction: str
 ) -> torch.Tensor | None:
-    r"""``post.T @ pre`` (``(O, I)``, summed or averaged over the batch) from the spikes alone.
+    r"""Boolean postsynaptic spikes ``(batch, O)`` as a sparse ``(O, batch)`` matrix, or ``None``.
 
-    A boolean ``post`` is a spike train: each spike adds one row of ``pre`` to
-    its output's row, so on CPU, where a dense product costs in proportion to
-    its size whatever the values, a sparse-dense product over the spikes
-    does the same sums with far fewer operations. ``None`` (use the dense
-    product) off CPU (finding the spikes would cost a host sync), when
-    ``post`` is not boolean or needs gradients, or when more than
-    :data:`SPARSE_FRACTION` of its elements are spikes.
+    A spike train adds, per spike, one row of the presynaptic values to its
+    output's row of ``post.T @ pre``. On CPU, where a dense product costs in
+    proportion to its size whatever the values, a sparse-dense product over
+    the spikes does the same sums in far fewer operations. The values are 1
+    (``"sum"``) or 1/batch (``"mean"``). ``None`` (use the dense product) off
+    CPU (finding the spikes would cost a host sync), when ``post`` is not
+    boolean, when gradients flow to ``pre``, or when more than
+    :data:`SPARSE_FRACTION` of ``post`` are spikes.
     """
     if post.dtype != torch.bool or weight.device.type != "cpu":
+        return None
+    if pre.requires_grad and torch.is_grad_enabled():
         return None
     batch, outputs = post.shape
     index = post.t().nonzero().t()  # (2, nnz): output then sample, in coalesced order
     count = index.shape[1]
     if count > SPARSE_FRACTION * batch * outputs:
         return None
-    other = _float(pre, weight)
-    if other.requires_grad and torch.is_grad_enabled():
-        return None
     scale = 1.0 / batch if reduction == "mean" else 1.0
-    values = torch.full((count,), scale, dtype=other.dtype)
-    spikes = torch.sparse_coo_tensor(
+    values = torch.full((count,), scale, dtype=weight.dtype)
+    return torch.sparse_coo_tensor(
         index, values, (outputs, batch), is_coalesced=True, check_invariants=False
     )
-    return torch.sparse.mm(spikes, other)
+
+
+class _DenseCorrelation(Correlation):
+    """``post.T @ pre`` reduced over the batch, computed into its destination (one ``addmm``)."""
+
+    def __init__(
+        self,
+        post: torch.Tensor,
+        pre: torch.Tensor,
+        weight: torch.Tensor,
+        reduction: str,
+        zero_diagonal: bool,
+    ) -> None:
+        batch = post.shape[0]
+        self._pre = _float(pre, weight)
+        left = _spike_matrix(post, self._pre, weight, reduction)
+        if left is None:
+            left = _float(post, weight)
+            if reduction == "mean" and batch > 1:
+                # Scale the small operand, not the (O, I) product: one pass over the weight less.
+                left = left / batch
+            left = left.t()
+        self._left = left
+        self._zero_diagonal = zero_diagonal
+        self._shape = torch.Size((post.shape[1], pre.shape[1]))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self._shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._pre.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._pre.device
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        if self._zero_diagonal:
+            out.diagonal().zero_()
+        return out
+
+    def tensor(self) -> torch.Tensor:
+        if self._left.layout == torch.sparse_coo:
+            return self._finish(torch.sparse.mm(self._left, self._pre))
+        return self._finish(self._left @ self._pre)
+
+    def write_(self, out: torch.Tensor) -> torch.Tensor:
+        if self._left.layout == torch.sparse_coo:
+            return self._finish(out.zero_().addmm_(self._left, self._pre))
+        return self._finish(torch.mm(self._left, self._pre, out=out))
+
+    def add_to_(self, out: torch.Tensor) -> torch.Tensor:
+        # A zero diagonal stays zero: the sum had one, and it is zeroed again.
+        return self._finish(out.addmm_(self._left, self._pre))
 
 
 def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
@@ -377,23 +432,40 @@ class _DenseLike(_WeightedConnection):
                 f"presynaptic has batch size {presynaptic.shape[0]}, postsynaptic has {batch}"
             )
         if self.delay is None and batch_reduction != "none":
-            sparse = _spike_product(
-                postsynaptic.reshape(batch, -1), presynaptic, self.weight, batch_reduction
-            )
-            if sparse is not None:
-                return sparse
+            return _DenseCorrelation(
+                postsynaptic.reshape(batch, -1), presynaptic, self.weight, batch_reduction, False
+            ).tensor()
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
         pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
             return post.unsqueeze(2) * (pre.unsqueeze(1) if self.delay is None else pre)
-        if self.delay is None:
-            if batch_reduction == "mean" and batch > 1:
-                # Scale the small operand, not the (O, I) product: one pass over the weight less.
-                return (post / batch).t() @ pre
-            product = post.t() @ pre
-        else:
-            product = torch.einsum("bo,boi->oi", post, pre)
+        product = torch.einsum("bo,boi->oi", post, pre)
         return _reduce(product, batch, batch_reduction)
+
+    #: Whether correlations have a zero diagonal (self-connections never learn).
+    _zero_diagonal = False
+
+    def correlation(
+        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
+    ) -> Correlation:
+        """See :meth:`Connection.correlation`: without delays, one ``addmm`` into the destination."""
+        if self.delay is not None or batch_reduction not in ("mean", "sum"):
+            return super().correlation(postsynaptic, presynaptic, batch_reduction)
+        batch = _check_layout(
+            "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
+        )
+        presynaptic = self._pre(presynaptic)
+        if presynaptic.shape[0] != batch:
+            raise ValueError(
+                f"presynaptic has batch size {presynaptic.shape[0]}, postsynaptic has {batch}"
+            )
+        return _DenseCorrelation(
+            postsynaptic.reshape(batch, -1),
+            presynaptic,
+            self.weight,
+            batch_reduction,
+            self._zero_diagonal,
+        )
 
 
 class LinearDense(_DenseLike):
@@ -508,6 +580,8 @@ class LinearLateral(_DenseLike):
         As :class:`LinearDense` with ``O = I = N``; :meth:`correlate` zeroes
         the diagonal.
     """
+
+    _zero_diagonal = True
 
     def __init__(
         self,

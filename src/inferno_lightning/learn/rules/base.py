@@ -47,13 +47,20 @@ import torch
 from torch import nn
 
 from ..._validation import check_choice
-from ...neural.base import Connection, StatefulModule
+from ...neural.base import Connection, Correlation, StatefulModule
 from ...neural.layers import Cell
 from ...observe import LatestReducer, Monitor, MonitorPool, Reducer
 from ..accumulator import Accumulator
 from ..updater import Updater
 
-__all__ = ["LearningRule", "CellRecord", "updater_for", "correlate_term", "TRACE_MODES"]
+__all__ = [
+    "LearningRule",
+    "CellRecord",
+    "updater_for",
+    "correlate_term",
+    "correlation_term",
+    "TRACE_MODES",
+]
 
 #: Values accepted by ``trace_mode``: all-to-all (``"cumulative"``) or nearest-spike traces.
 TRACE_MODES: tuple[str, ...] = ("cumulative", "nearest")
@@ -124,6 +131,27 @@ def correlate_term(
     reduction = accumulator.batch_reduction
     if isinstance(reduction, str):
         return connection.correlate(postsynaptic, presynaptic, reduction), False
+    return connection.correlate(postsynaptic, presynaptic, "none"), True
+
+
+def correlation_term(
+    connection: Connection,
+    accumulator: Accumulator,
+    postsynaptic: torch.Tensor,
+    presynaptic: torch.Tensor,
+) -> tuple[torch.Tensor | Correlation, bool]:
+    r""":func:`correlate_term` for a term handed to the Accumulator as it is (not scaled after).
+
+    With a ``"mean"`` or ``"sum"`` batch reduction it returns the connection's
+    :class:`~inferno_lightning.neural.Correlation`, which the Accumulator
+    computes straight into its running sum (no weight-shaped tensor per
+    step); with a callable reduction, the per-sample product as
+    :func:`correlate_term` does. Scale the small operands (the learning rate
+    times a trace), not the result.
+    """
+    reduction = accumulator.batch_reduction
+    if isinstance(reduction, str):
+        return connection.correlation(postsynaptic, presynaptic, reduction), False
     return connection.correlate(postsynaptic, presynaptic, "none"), True
 
 
@@ -238,7 +266,7 @@ class CellRecord(StatefulModule):
 
 
 Observation = tuple[nn.Module, str, Reducer]
-Terms = tuple[torch.Tensor | None, torch.Tensor | None, bool]
+Terms = tuple[torch.Tensor | Correlation | None, torch.Tensor | Correlation | None, bool]
 
 
 class LearningRule(nn.Module, ABC):

@@ -28,7 +28,15 @@ from ...observe import (
     PriorTraceReducer,
     Reducer,
 )
-from .base import CellRecord, LearningRule, Observation, Terms, correlate_term, real, trace_mode
+from .base import (
+    CellRecord,
+    LearningRule,
+    Observation,
+    Terms,
+    correlation_term,
+    real,
+    trace_mode,
+)
 
 __all__ = ["STDP", "TripletSTDP"]
 
@@ -175,11 +183,11 @@ class STDP(LearningRule):
         # correlate is bilinear: the learning rate scales a trace, not the weight-shaped
         # product, and the spikes stay boolean so that correlate may skip silent rows.
         if config["lr_post"] != 0.0:
-            potentiation, batched = correlate_term(
+            potentiation, batched = correlation_term(
                 connection, accumulator, observed["post"], observed["pre_trace"] * config["lr_post"]
             )
         if config["lr_pre"] != 0.0:
-            depression, batched = correlate_term(
+            depression, batched = correlation_term(
                 connection, accumulator, observed["post_trace"] * config["lr_pre"], observed["pre"]
             )
         return potentiation, depression, batched
@@ -305,8 +313,8 @@ class TripletSTDP(LearningRule):
         # The triplet factors fold into the spiking side: correlate is bilinear.
         post = observed["post"] * (config["a2_plus"] + config["a3_plus"] * observed["o2"])
         pre = observed["pre"] * (config["a2_minus"] + config["a3_minus"] * observed["r2"])
-        potentiation, batched = correlate_term(connection, accumulator, post, observed["r1"])
-        depression, _ = correlate_term(connection, accumulator, observed["o1"], pre)
+        potentiation, batched = correlation_term(connection, accumulator, post, observed["r1"])
+        depression, _ = correlation_term(connection, accumulator, observed["o1"], pre)
         return potentiation, depression, batched
 
     def nonnegative(
