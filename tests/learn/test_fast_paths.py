@@ -216,7 +216,13 @@ def test_trace_of_boolean_spikes_equals_trace_of_float_spikes() -> None:
 
 
 def _connections():
-    from inferno_lightning.neural import Conv2d, DeltaCurrent, LinearDense, LinearDirect, LinearLateral
+    from inferno_lightning.neural import (
+        Conv2d,
+        DeltaCurrent,
+        LinearDense,
+        LinearDirect,
+        LinearLateral,
+    )
 
     return {
         "dense": (LinearDense(12, 10, synapse=DeltaCurrent(12, 1.0)), (12,), (10,)),
