@@ -204,6 +204,23 @@ def test_compiled_step_matches_the_eager_step() -> None:
     # A copy drops the compiled function and compiles again on use; eager_step undoes it all.
     clone = pickle.loads(pickle.dumps(compiled))
     assert clone._compiled_step is None and clone._compile_options == {}
+    # Training: the compiled step under the eager learning rules and step hooks (traced by
+    # Dynamo as above; the aot_eager backend skips the C++ build, tests/neural checks kernels).
+    compiled.compile_step(backend="aot_eager")
+    hooked: list[int] = []
+    compiled.register_step_hook(lambda model: hooked.append(1))
+    eager.train()
+    compiled.train()
+    with torch.no_grad():
+        expected, got = eager(inputs), compiled(inputs)
+    torch.testing.assert_close(got, expected)
+    assert len(hooked) == inputs.shape[1]
+    updater_for(eager.layer.connection).apply()
+    updater_for(compiled.layer.connection).apply()
+    weight = compiled.layer.connection.weight
+    assert not torch.equal(weight, clone.layer.connection.weight)  # the rule learned
+    torch.testing.assert_close(weight, eager.layer.connection.weight)
+    torch.testing.assert_close(compiled.layer.neuron.adaptation, eager.layer.neuron.adaptation)
     compiled.eager_step()
     assert compiled.compiled_step() == compiled.step
 

@@ -321,3 +321,31 @@ def test_lif_step_surrogate_gradient_one_step(device):
         (0.25 / (1 + (math.pi / 4 * (v + 50.0)) ** 2)) * growth for v in v1
     ]  # k/2 / (1 + (pi/2 k x)^2) with k = 0.5
     assert current.grad[0].tolist() == pytest.approx(expected, rel=1e-12)
+
+
+# ------------------------------------------------------ the form for torch.compile
+
+
+@pytest.mark.parametrize("surrogate", [None, Surrogate("arctan", 0.5)])
+def test_hold_spike_reset_select_equals_hold_spike_reset(surrogate, device):
+    # Every case at once: held neurons, neurons released this step, spikes at exact
+    # equality, per-neuron thresholds; same values and same gradients as the lerp form.
+    from inferno_lightning.functional.spikes import hold_spike_reset
+
+    thresh = _t([-50.0, -55.0, -50.0, -52.0, -50.0, -50.0], device)
+    refrac = _t([[0.0, 0.5, 1.0, 2.0, 0.0, 3.0]] * 2, device)
+    voltage = _t([[-60.0, -54.0, -51.0, -40.0, -50.5, -70.0]] * 2, device)
+    integrated = _t([[-50.0, -56.0, -49.0, -45.0, -51.0, -20.0], [-49.0] * 6], device)
+    options = dict(step_time=1.0, thresh_v=thresh, reset_v=-65.0, refrac_t=2.0, surrogate=surrogate)
+    results = []
+    for function in (hold_spike_reset, nf.hold_spike_reset_select):
+        leaves = [t.clone().requires_grad_(surrogate is not None) for t in (integrated, voltage)]
+        spikes, new_voltage, new_refrac = function(*leaves, refrac, **options)
+        grads = (None, None)
+        if surrogate is not None:
+            grads = torch.autograd.grad((spikes * 3 + new_voltage).sum(), leaves)
+        results.append((spikes, new_voltage, new_refrac, *grads))
+    lerp, select = results
+    assert lerp[0].sum() > 0 and (lerp[2] > 0).any()
+    for a, b in zip(lerp, select, strict=True):
+        assert (a is None and b is None) or torch.equal(a, b)

@@ -26,6 +26,15 @@ Common to every model:
 * ``check_finite=False`` skips the per-step NaN/inf check of ``inputs`` (it
   synchronises with the GPU); shape and batch-size checks always run. Every
   check runs before any state changes.
+* Under ``torch.compile`` (``torch.compile(neurons)``, or
+  :meth:`~inferno_lightning.SpikingModule.compile_step`) a step traces as one
+  graph with no graph break, and Inductor fuses it into one kernel that
+  stores float spikes, voltage and refractory time: the constants are
+  computed inside the graph (no cache), the selections are
+  :func:`~inferno_lightning.functional.neurons.hold_spike_reset_select`, and
+  the NaN/inf check is an assertion in the kernel (no host sync; a failure is
+  a ``RuntimeError``, a device-side assert on CUDA). The numbers are the eager
+  step's, to float tolerance.
 """
 
 from __future__ import annotations
@@ -200,6 +209,8 @@ class _SpikingNeuron(Neuron):
         depending on an ``nn.Parameter`` are recomputed every call, inside
         autograd (an optimizer, or a ``.data`` write, may change it unseen).
         """
+        if torch.compiler.is_compiling():
+            return self._compute_constants(slot, dtype, scalars=False)
         sources = [getattr(self, name) for name in names]
         if any(isinstance(t, nn.Parameter) for t in sources):
             return self._compute_constants(slot, dtype, scalars=False)
@@ -296,14 +307,23 @@ class _SpikingNeuron(Neuron):
             TypeError: not a floating-point tensor.
             ValueError: wrong shape, batch size other than the current state's,
                 NaN or inf (unless ``check_finite`` is off), other device.
+            RuntimeError: NaN or inf in a compiled step (raised by the kernel,
+                before the step's state is written).
         """
         if isinstance(inputs, torch.Tensor) and not inputs.is_floating_point():
             raise TypeError(
                 f"inputs must be a floating-point tensor of current in nA, got dtype {inputs.dtype}"
             )
         batch = check_input("inputs", inputs, self.shape, self.batch_size, finite=False)
-        # One fast reduction; the exact (slower) check only when it is not finite.
-        if self.check_finite and not math.isfinite(inputs.detach().sum().item()):
+        if torch.compiler.is_compiling():
+            # No host sync in a compiled step: the kernel checks, and a failed check raises
+            # (RuntimeError, or a device-side assert on CUDA) before the state is written.
+            if self.check_finite:
+                torch._assert_async(
+                    torch.isfinite(inputs.detach()).all(), "inputs must be finite (no NaN or inf)"
+                )
+        elif self.check_finite and not math.isfinite(inputs.detach().sum().item()):
+            # One fast reduction; the exact (slower) check only when it is not finite.
             require_finite("inputs", inputs)
         device = self.thresh_v.device
         if inputs.device != device:
@@ -344,6 +364,18 @@ class _SpikingNeuron(Neuron):
         thresh_v: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         firing = self._constants("firing", ("thresh_v", "reset_v", "refrac_t"), integrated.dtype)
+        if torch.compiler.is_compiling():
+            # One fused kernel: boolean selections, float stores (see hold_spike_reset_select).
+            return nf.hold_spike_reset_select(
+                integrated,
+                voltage,
+                refrac,
+                step_time=self.step_time,
+                thresh_v=firing.thresh_v if thresh_v is None else thresh_v,
+                reset_v=firing.reset_v,
+                refrac_t=firing.refrac_t,
+                surrogate=self.surrogate,
+            )
         if firing.no_refrac and self._refrac_is_zero():
             # No refractory period and no neuron refractory: nothing is held, the refractory
             # time stays zero, so skip the count-down and the hold (the same values and
@@ -558,6 +590,8 @@ class ALIF(_SpikingNeuron):
     is a persistent buffer: shared by all samples of the batch, saved in
     ``state_dict``, untouched by :meth:`reset` (see :meth:`reset_adaptation`),
     and frozen in eval mode (neither decays nor grows). It passes no gradient.
+    It is updated in place, except in a compiled step with autograd on, which
+    binds a new tensor each step (a compiled backward may read the old one).
 
     Args:
         tc_adaptation: :math:`\tau_k` in ms (positive): a float (one term), a
@@ -671,18 +705,27 @@ class ALIF(_SpikingNeuron):
         integrated = nf.lif_integrate(inputs, voltage, coefficients.lif)
         spikes, voltage, refrac = self._fire(integrated, voltage, refrac, self.thresh_v + total)
         if self.training:
+            # A compiled backward may recompute the threshold from the adaptation tensor it
+            # read, so a compiled step with autograd on must not overwrite it: it binds a new one.
+            update = (
+                nf.adaptive_threshold_update
+                if torch.compiler.is_compiling() and torch.is_grad_enabled()
+                else nf.adaptive_threshold_update_
+            )
             with torch.no_grad():
                 reduced = nf.reduce_batch(spikes.detach(), self.batch_reduction)
                 if self.sync_ranks:
                     reduced = _reduce_across_ranks(reduced, self.batch_reduction)
                 # The spikes are already reduced over the whole batch: a "sum" over a batch of one.
-                nf.adaptive_threshold_update_(
+                updated = update(
                     adaptation,
                     reduced.unsqueeze(0),
                     decay=_convert(coefficients.adaptation_decay, adaptation.dtype, False),
                     spike_increment=_convert(coefficients.spike_increment, adaptation.dtype, False),
                     batch_reduction="sum",
                 )
+            if updated is not adaptation:
+                self.adaptation = updated
         return self._finish(inputs, spikes, voltage, refrac)
 
 

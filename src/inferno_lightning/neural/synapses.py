@@ -81,7 +81,14 @@ def _require_finite(name: str, tensor: torch.Tensor) -> None:
     that overflowed is told apart by the exact check. Same error as
     :func:`check_finite`.
     """
-    if tensor.is_floating_point() and not math.isfinite(tensor.detach().sum().item()):
+    if torch.compiler.is_compiling():
+        # No host sync in a compiled step: the kernel checks, and a failed check raises
+        # (RuntimeError, or a device-side assert on CUDA) before the state is written.
+        if tensor.is_floating_point() or tensor.is_complex():
+            torch._assert_async(
+                torch.isfinite(tensor.detach()).all(), f"{name} must be finite (no NaN or inf)"
+            )
+    elif tensor.is_floating_point() and not math.isfinite(tensor.detach().sum().item()):
         check_finite(name, tensor)
     elif tensor.is_complex():
         check_finite(name, tensor)
