@@ -107,7 +107,7 @@ except ImportError as error:
 
 import lif_forward  # noqa: E402
 import stdp_dense  # noqa: E402
-from _timing import interleaved, ratio, summary  # noqa: E402
+from _timing import interleaved, ratio, steady_allocator, summary  # noqa: E402
 
 # W4: our DiehlCook2015 defaults (models/diehl_cook.py) at 400 neurons.
 DC_INPUTS, DC_NEURONS, DC_DT, DC_STEPS, DC_RATE = 784, 400, 0.5, 100, 63.75
@@ -364,6 +364,7 @@ WORKLOADS = {"w1": w1, "w2": w2, "w3": w3, "w4": w4}
 
 
 def main() -> None:
+    steady_allocator()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     parser.add_argument("--runs", type=int, default=5)

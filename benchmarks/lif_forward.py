@@ -51,7 +51,7 @@ import tempfile
 import time
 
 import torch
-from _timing import interleaved, ratio, summary
+from _timing import interleaved, ratio, steady_allocator, summary
 
 from inferno_lightning.neural import LIF
 
@@ -87,6 +87,7 @@ def ours(neurons: LIF, inputs: torch.Tensor, step=None) -> tuple[torch.Tensor, t
 
 
 def main() -> None:
+    steady_allocator()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)

@@ -24,7 +24,7 @@ import argparse
 import math
 
 import torch
-from _timing import interleaved, ratio, summary
+from _timing import interleaved, ratio, steady_allocator, summary
 
 from inferno_lightning.learn import STDP, updater_for
 from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
@@ -88,6 +88,7 @@ def ours(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
+    steady_allocator()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)

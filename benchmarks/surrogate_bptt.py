@@ -50,7 +50,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _timing import interleaved, ratio, summary
+from _timing import interleaved, ratio, steady_allocator, summary
 from torch import nn
 
 from inferno_lightning.functional.spikes import Surrogate
@@ -145,6 +145,7 @@ def iteration(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> 
 
 
 def main() -> None:
+    steady_allocator()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)

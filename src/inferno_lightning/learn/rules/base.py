@@ -239,6 +239,12 @@ class CellRecord(StatefulModule):
     @property
     def accumulator(self) -> Accumulator:
         """The Accumulator of the trained parameter in the connection's Updater."""
+        # The per-step path: direct dictionary reads, the checked lookup otherwise.
+        updater = self.cell.connection._modules.get(UPDATER_ATTRIBUTE)
+        if isinstance(updater, Updater):
+            accumulator = updater._accumulators.get(self.parameter)
+            if accumulator is not None:
+                return accumulator
         return updater_for(self.cell.connection)[self.parameter]
 
     def observe(self, rule: str) -> dict[str, torch.Tensor]:
@@ -250,7 +256,7 @@ class CellRecord(StatefulModule):
         """
         out = {}
         for name, monitor in self.monitors.items():
-            value = monitor.peek()
+            value = monitor.reducer.peek()
             if value is None:
                 raise RuntimeError(
                     f"{rule} on {self.cell!r}: monitor {name!r} has recorded nothing; call the rule "
