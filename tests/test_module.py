@@ -232,3 +232,17 @@ def test_compile_step_refuses_unknown_options() -> None:
     with pytest.raises(TypeError, match="fullgraf"):
         model.compile_step(fullgraf=True)
     assert model.compiled_step() == model.step
+
+
+def test_simulate_sum_equals_the_sum_of_the_stacked_outputs() -> None:
+    torch.manual_seed(0)
+    net = STDPNet().eval()  # no learning between the two runs
+    inputs = (torch.rand(30, 2, 12) < 0.5).float()
+    with torch.no_grad():
+        stacked = net.simulate(inputs)
+        counted = net.simulate(inputs, reduce="sum")
+    assert stacked.sum() > 0
+    assert counted.dtype == stacked.sum(0).dtype
+    assert torch.equal(counted, stacked.sum(0))
+    with pytest.raises(ValueError, match="reduce"):
+        net.simulate(inputs, reduce="mean")

@@ -24,7 +24,7 @@ from torch import nn
 from typing_extensions import override
 
 from . import strategies as _strategies  # noqa: F401  (registers the ddp_local strategies)
-from ._validation import positive
+from ._validation import check_choice, positive
 from .neural.base import StatefulModule
 from .observe import MonitorPool
 
@@ -59,6 +59,11 @@ def _unpassable_init_arguments(module: nn.Module) -> list[str]:
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _counted(output: torch.Tensor) -> torch.Tensor:
+    """A step's output as a summand: boolean spikes count as ``int64`` (what ``sum`` gives)."""
+    return output.to(torch.int64) if output.dtype == torch.bool else output
 
 
 class SpikingModule(pl.LightningModule):
@@ -292,15 +297,21 @@ class SpikingModule(pl.LightningModule):
         """Whether rules accumulate this step: in training mode with rules registered."""
         return self.training and len(self.rules) > 0
 
-    def simulate(self, inputs: torch.Tensor) -> torch.Tensor:
+    def simulate(self, inputs: torch.Tensor, reduce: str = "stack") -> torch.Tensor:
         """Run the time loop from a fresh state.
 
         Args:
             inputs: time-major input ``(T, batch, ...)``.
+            reduce: ``"stack"`` (default) keeps every step's output;
+                ``"sum"`` keeps only their running sum over time (e.g. spike
+                counts; boolean outputs are counted as ``int64``), so nothing
+                of the output grows with :math:`T`.
 
         Returns:
-            the stacked outputs of :meth:`step`, ``(T, batch, ...)``.
+            the stacked outputs of :meth:`step`, ``(T, batch, ...)``, or their
+            sum over time, ``(batch, ...)``.
         """
+        check_choice("reduce", reduce, ("stack", "sum"))
         if inputs.dim() < 2 or inputs.shape[0] == 0:
             raise ValueError(
                 f"inputs must be time-major (T, batch, ...) with T >= 1, got shape {tuple(inputs.shape)}"
@@ -313,21 +324,36 @@ class SpikingModule(pl.LightningModule):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_gradients):
             if torch.is_grad_enabled():
                 outputs = []
+                total: torch.Tensor | None = None
                 for t in range(steps):
-                    outputs.append(step(inputs[t]))
+                    output = step(inputs[t])
+                    if reduce == "stack":
+                        outputs.append(output)
+                    else:
+                        total = _counted(output) if total is None else total + _counted(output)
                     if learning:
                         self.learning_step()
                     for hook in hooks:
                         hook(self)
+                if reduce == "sum":
+                    assert total is not None
+                    return total
                 return torch.stack(outputs)
             # Without autograd, components update their state in place and may return it:
-            # copy each step's output into one preallocated buffer.
+            # copy (or add) each step's output into one preallocated buffer.
             stacked: torch.Tensor | None = None
             for t in range(steps):
                 output = step(inputs[t])
-                if stacked is None:
+                if reduce == "sum":
+                    if stacked is None:
+                        stacked = _counted(output).clone()
+                    else:
+                        stacked.add_(output)
+                elif stacked is None:
                     stacked = output.new_empty((steps, *output.shape))
-                stacked[t].copy_(output)
+                    stacked[t].copy_(output)
+                else:
+                    stacked[t].copy_(output)
                 if learning:
                     self.learning_step()
                 for hook in hooks:

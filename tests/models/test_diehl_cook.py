@@ -175,7 +175,7 @@ def test_repeats_in_training_silence_the_samples_that_spiked_enough() -> None:
     inputs = torch.stack([torch.ones(16), torch.zeros(16)])
     seen = []
     simulate = model.simulate
-    model.simulate = lambda spikes: seen.append(spikes.sum((0, 2))) or simulate(spikes)
+    model.simulate = lambda spikes, **kw: seen.append(spikes.sum((0, 2))) or simulate(spikes, **kw)
     with torch.no_grad():
         counts = model.respond(inputs)
     assert counts[0].sum() >= 1 and counts[1].sum() == 0

@@ -507,7 +507,7 @@ class DiehlCook2015(SpikingModule):
         hp = self.hparams
         intensities = self.intensities(inputs)
         rate = float(hp.max_rate)
-        counts = self.simulate(self.encode_at(intensities, rate)).sum(0)
+        counts = self.simulate(self.encode_at(intensities, rate), reduce="sum")
         for _ in range(hp.max_boosts if hp.min_spikes > 0 else 0):
             low = counts.sum(1) < hp.min_spikes
             rate += float(hp.boost_rate)
@@ -516,13 +516,15 @@ class DiehlCook2015(SpikingModule):
                 if not self._shared_any(bool(low.any())):
                     break
                 silenced = intensities * low.unsqueeze(1).to(intensities.dtype)
-                again = self.simulate(self.encode_at(silenced, rate)).sum(0)
+                again = self.simulate(self.encode_at(silenced, rate), reduce="sum")
                 counts = torch.where(low.unsqueeze(1), again, counts)
             else:
                 if not bool(low.any()):
                     break
                 index = low.nonzero().squeeze(1)
-                counts[index] = self.simulate(self.encode_at(intensities[index], rate)).sum(0)
+                counts[index] = self.simulate(
+                    self.encode_at(intensities[index], rate), reduce="sum"
+                )
         return counts
 
     def _shared_any(self, decision: bool) -> bool:
