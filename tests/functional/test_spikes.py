@@ -229,3 +229,30 @@ def test_hold_spike_reset_gradient(device):
     grad = [_formula("arctan", x, 1.0) for x in (-1.0, 0.5, -8.0)]
     assert integrated.grad[0].tolist() == pytest.approx([grad[0] + 1, grad[1], 0.0])
     assert voltage.grad[0].tolist() == pytest.approx([0.0, 0.0, grad[2] + 1])
+
+
+def test_float_operands_become_cached_0d_tensors_only_where_exact():
+    from inferno_lightning.functional.spikes import _operand
+
+    like = torch.zeros(2, dtype=torch.float64)
+    tensor = _operand(0.7, like)
+    assert isinstance(tensor, torch.Tensor) and tensor.dim() == 0 and tensor.dtype == torch.float64
+    assert tensor.item() == 0.7 and _operand(0.7, like) is tensor  # cached
+    assert _operand(0.7, torch.zeros(2)).dtype == torch.float32
+    # Left alone: zeros (the cache would not tell 0.0 from -0.0), half precision, tensors.
+    assert _operand(0.0, like) == 0.0 and isinstance(_operand(-0.0, like), float)
+    assert isinstance(_operand(0.7, torch.zeros(2, dtype=torch.bfloat16)), float)
+    assert _operand(like, like) is like
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_threshold_and_refractory_step_equal_the_plain_float_ops(dtype):
+    generator = torch.Generator().manual_seed(0)
+    voltage = torch.rand(64, 50, generator=generator, dtype=dtype) * 30 - 70
+    refrac = torch.rand(64, 50, generator=generator, dtype=dtype) * 3
+    for step_time in (0.1, 0.7, 1.0):
+        remaining, held = refractory_step(refrac, step_time)
+        expected = torch.threshold(refrac - step_time, 1e-3 * step_time, 0.0)
+        assert torch.equal(remaining, expected) and torch.equal(held, torch.sign(expected))
+    for thresh in (-52.0, -55.123456789):
+        assert torch.equal(threshold(voltage, thresh), (voltage >= thresh).to(dtype))

@@ -358,6 +358,98 @@ def test_cached_constants_follow_buffer_changes(device):
     assert step_from(-55.0) == -65.0  # -70 + 15 e^{-1/40} = -55.4 >= -56: reset to -65
 
 
+def test_a_buffer_replaced_by_a_parameter_or_moved_is_used_at_once(device):
+    neuron = LIF(1, refrac_t=0.0, surrogate="arctan").to(device)
+    zero = torch.zeros(1, 1, device=device)
+    neuron(zero)  # constants cached from the buffers
+    neuron.thresh_v = nn.Parameter(torch.tensor(-70.0, device=device))  # below rest: fires
+    assert neuron(zero).item() == 1.0
+    neuron.thresh_v = nn.Parameter(torch.tensor(-50.0, device=device))
+    spikes = neuron(torch.full((1, 1), 1000.0, device=device))
+    spikes.sum().backward()
+    assert spikes.item() == 1.0 and neuron.thresh_v.grad is not None
+    neuron.double()  # every buffer replaced by a float64 copy
+    neuron.reset()
+    assert neuron(zero.double()).dtype == F64 and neuron.voltage.dtype == F64
+
+
+# ------------------------------------------------------------------- eager fast path
+
+
+def _trajectory(cls, dtype, surrogate, seed=0):
+    """Spikes, states and input gradients of 30 steps (a reset at 15) of a fresh neuron."""
+    torch.manual_seed(seed)
+    neuron = _double(cls, (2, 3), 0.7, surrogate=surrogate).to(dtype)
+    inputs = (torch.rand(30, 4, 2, 3, dtype=dtype) * 3 * DRIVE).requires_grad_(
+        surrogate is not None
+    )
+    records, total = [], 0.0
+    for t, x in enumerate(inputs):
+        if t == 15:
+            neuron.reset()
+        spikes = neuron(x)
+        total = total + (spikes * torch.arange(1.0, 7.0, dtype=dtype).view(2, 3)).sum()
+        records.append(_states(neuron))
+    grad = None
+    if surrogate is not None:
+        total.backward()
+        grad = inputs.grad
+    return records, grad
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("surrogate", [None, "arctan"])
+def test_scalar_operands_as_0d_tensors_change_no_bit(cls, dtype, surrogate, monkeypatch):
+    # The eager step passes float constants to small ops as cached 0-d tensors; the numbers
+    # must be exactly those of the plain Python floats, forward and backward.
+    from inferno_lightning.functional import neurons as functional_neurons
+    from inferno_lightning.functional import spikes as functional_spikes
+    from inferno_lightning.neural import neurons as neural_neurons
+
+    fast, fast_grad = _trajectory(cls, dtype, surrogate)
+    assert any(r["spike"].any() for r in fast)
+    for module in (functional_spikes, functional_neurons, neural_neurons):
+        monkeypatch.setattr(module, "_operand", lambda value, like: value)
+    plain, plain_grad = _trajectory(cls, dtype, surrogate)
+    assert all(_same(a, b) for a, b in zip(fast, plain, strict=True))
+    assert (fast_grad is None and plain_grad is None) or torch.equal(fast_grad, plain_grad)
+
+
+def test_state_is_rebound_each_step_not_overwritten():
+    # Readers may keep a step's state (a list of voltages): the next step must not change it.
+    neuron = LIF(3, refrac_t=2.0)
+    with torch.no_grad():
+        neuron(torch.full((2, 3), DRIVE))
+        kept = [neuron.voltage, neuron.refrac, neuron._spike]
+        copies = [t.clone() for t in kept]
+        neuron(torch.full((2, 3), DRIVE))
+    assert all(torch.equal(a, b) for a, b in zip(kept, copies, strict=True))
+    assert neuron.voltage is not kept[0] and neuron.refrac is not kept[1]
+
+
+def test_state_writes_run_buffer_registration_hooks_when_installed():
+    seen = []
+
+    def hook(module, name, tensor):
+        seen.append(name)
+        return None
+
+    handle = nn.modules.module.register_module_buffer_registration_hook(hook)
+    try:
+        neuron = ALIF(3)
+        seen.clear()
+        neuron(torch.full((2, 3), DRIVE))
+    finally:
+        handle.remove()
+    assert {"_voltage", "_refrac", "_spike"} <= set(seen)
+    seen.clear()
+    neuron(torch.full((2, 3), DRIVE))  # no hooks: the direct write, same bookkeeping
+    assert seen == [] and neuron.voltage is neuron._buffers["_voltage"]
+    assert "_voltage" not in neuron.state_dict() and "adaptation" in neuron.state_dict()
+    assert neuron.double().voltage.dtype == F64
+
+
 # --------------------------------------------------------------- batch-agnostic state
 
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-from .spikes import SpikeFunction, hold_spike_reset, refractory_step, threshold
+from .spikes import SpikeFunction, _operand, hold_spike_reset, refractory_step, threshold
 
 __all__ = [
     "EXP_LIMIT",
@@ -93,7 +93,8 @@ def _affine(x: torch.Tensor, scale: Scalar, shift: Scalar) -> torch.Tensor:
     """``shift + scale * x`` as a new tensor, in as few kernels as the types allow."""
     if isinstance(scale, torch.Tensor) and isinstance(shift, torch.Tensor):
         return torch.addcmul(shift, scale, x)
-    return torch.mul(x, scale).add_(shift)
+    # Float operands as cached 0-d tensors, after the choice of ops (the same numbers).
+    return torch.mul(x, _operand(scale, x)).add_(_operand(shift, x))
 
 
 def _add_product_(target: torch.Tensor, scale: Scalar, x: torch.Tensor) -> torch.Tensor:

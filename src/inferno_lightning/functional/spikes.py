@@ -44,6 +44,7 @@ overwritten values, so they stay correct under autograd.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,39 @@ SURROGATE_NAMES: tuple[str, ...] = ("arctan", "fast_sigmoid", "sigmoid", "triang
 """Names accepted by :class:`Surrogate`."""
 
 SpikeFunction = Callable[[torch.Tensor], torch.Tensor]
+
+# Dtypes whose CPU kernels compute in the dtype itself, so that a scalar operand is the
+# same number whether it comes as a Python float or as a 0-d tensor of the dtype.
+_EXACT_SCALAR_DTYPES = (torch.float32, torch.float64)
+
+
+@functools.lru_cache(maxsize=128)
+def _scalar_tensor(value: float, dtype: torch.dtype) -> torch.Tensor:
+    with torch.inference_mode(False):  # an ordinary tensor, which autograd may save
+        return torch.tensor(value, dtype=dtype)
+
+
+def _operand(value: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+    """``value`` in the form that costs least as an operand of an elementwise op on ``like``.
+
+    PyTorch wraps a Python float operand into a new 0-d tensor on every call,
+    which on CPU costs more than the arithmetic of a small group (a few
+    microseconds). A cached 0-d float32/float64 CPU tensor of ``like``'s dtype
+    is the same scalar to the same kernel, so the result is the same bit for
+    bit. Anything else is returned unchanged: tensors, zeros (the cache would
+    not tell 0.0 from -0.0), half-precision dtypes (their kernels compute in
+    float32, where a float keeps digits a 0-d half tensor would round away),
+    other devices, and a step being traced by ``torch.compile``.
+    """
+    if (
+        isinstance(value, float)
+        and value != 0.0
+        and like.is_cpu
+        and like.dtype in _EXACT_SCALAR_DTYPES
+        and not torch.compiler.is_compiling()
+    ):
+        return _scalar_tensor(value, like.dtype)
+    return value
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -319,6 +353,7 @@ def threshold(
     Returns:
         0/1 spikes of ``voltage``'s dtype and shape (differentiable with a surrogate).
     """
+    thresh_v = _operand(thresh_v, voltage)
     if surrogate is None:
         return torch.ge(voltage, thresh_v, out=torch.empty_like(voltage))
     return surrogate(voltage - thresh_v)
@@ -340,14 +375,20 @@ def refractory_step(refrac: torch.Tensor, step_time: float) -> tuple[torch.Tenso
         ``(refrac, held)``: the new remaining time (a new tensor) and, as 0/1
         values of its dtype, the neurons still refractory during this step.
     """
-    refrac = torch.threshold_(refrac - step_time, REFRAC_TOLERANCE * step_time, 0.0)
+    remaining = refrac - _operand(step_time, refrac)
+    refrac = torch.threshold_(remaining, REFRAC_TOLERANCE * step_time, 0.0)
     return refrac, torch.sign(refrac)
 
 
 def _as_tensor_like(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
-        return value.to(like.dtype)
+        return value if value.dtype is like.dtype else value.to(like.dtype)
     return like.new_full((), value)
+
+
+def _as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # Skips the call of a no-op .to(): on a small group, per-call overhead is the cost.
+    return tensor if tensor.dtype is dtype else tensor.to(dtype)
 
 
 def hold_spike_reset(
@@ -396,9 +437,9 @@ def hold_spike_reset(
     """
     dtype = integrated.dtype
     refrac, held = refractory_step(refrac, step_time)
-    voltage = torch.lerp(integrated, voltage.to(dtype), held.to(dtype))
+    voltage = torch.lerp(integrated, _as_dtype(voltage, dtype), _as_dtype(held, dtype))
     spikes = threshold(voltage, thresh_v, surrogate)
-    mask = spikes.detach()
+    mask = spikes.detach() if spikes.requires_grad else spikes
     voltage = voltage.lerp_(_as_tensor_like(reset_v, voltage), mask)
-    refrac = refrac.lerp_(_as_tensor_like(refrac_t, refrac), mask.to(refrac.dtype))
+    refrac = refrac.lerp_(_as_tensor_like(refrac_t, refrac), _as_dtype(mask, refrac.dtype))
     return spikes, voltage, refrac

@@ -20,10 +20,15 @@ from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _nn_module
 
 from .._validation import as_float, as_shape, check_input, positive
 
 __all__ = ["StatefulModule", "Neuron", "Synapse", "Connection", "Correlation"]
+
+# nn.Module.__setattr__ runs these when a buffer is bound; the direct writes of
+# StatefulModule._store_state go through __setattr__ whenever there are any.
+_BUFFER_HOOKS: dict = getattr(_nn_module, "_global_buffer_registration_hooks", {"unknown": None})
 
 
 class StatefulModule(nn.Module):
@@ -51,11 +56,32 @@ class StatefulModule(nn.Module):
     @property
     def batch_size(self) -> int | None:
         """Batch size of the current per-sample state, ``None`` before the first step."""
+        buffers = self._buffers
         for name in self._state_names:
-            value = getattr(self, name)
+            value = buffers[name] if name in buffers else getattr(self, name)
             if value is not None:
                 return int(value.shape[0])
         return None
+
+    def _store_state(self, name: str, value: torch.Tensor | None) -> None:
+        """Bind the state buffer ``name`` to ``value``, as ``setattr(self, name, value)`` does.
+
+        A step that rebinds its state every time spends more in
+        ``nn.Module.__setattr__`` (name checks, ``register_buffer``) than in
+        the arithmetic of a small group, so this writes the buffer entry
+        directly, unless buffer registration hooks are installed or
+        ``torch.compile`` is tracing (both take the ordinary route).
+        """
+        self._store_states({name: value})
+
+    def _store_states(self, states: dict[str, torch.Tensor | None]) -> None:
+        """:meth:`_store_state` for several state buffers at once (``name: value``)."""
+        buffers = self._buffers
+        if _BUFFER_HOOKS or torch.compiler.is_compiling() or not states.keys() <= buffers.keys():
+            for name, value in states.items():
+                setattr(self, name, value)
+        else:
+            buffers.update(states)
 
     def reset(self) -> None:
         """Drop the per-sample state; the next ``forward`` starts from rest."""

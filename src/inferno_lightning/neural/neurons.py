@@ -16,7 +16,9 @@ Common to every model:
   ``recovery`` where the model has them) is created lazily at the batch size
   of the first input after :meth:`reset`, never saved in ``state_dict``, and
   readable and settable (setters check shape and finiteness). Before the first
-  step it reads ``None``; the first step starts from ``rest_v``.
+  step it reads ``None``; the first step starts from ``rest_v``. Each step
+  binds new state tensors and never overwrites the last step's, so a state
+  read and kept (a list of voltages) stays as it was.
 * Parameters (``rest_v``, ``thresh_v``, ``time_constant``, ...) are floats or
   tensors broadcastable to ``shape``. An ``nn.Parameter`` stays a parameter
   (and gets gradients); anything else becomes a persistent buffer. Per-step
@@ -40,6 +42,7 @@ Common to every model:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any, NamedTuple
@@ -65,6 +68,7 @@ from ..functional import neurons as nf
 from ..functional.spikes import (
     SpikeFunction,
     Surrogate,
+    _operand,
     as_surrogate,
     hold_spike_reset,
     threshold,
@@ -103,6 +107,10 @@ class _Firing(NamedTuple):
     no_refrac: bool = False
 
 
+_FIRING_NAMES = ("thresh_v", "reset_v", "refrac_t")
+_read_version = operator.attrgetter("_version")
+
+
 def _version(tensor: torch.Tensor) -> int | None:
     try:
         return tensor._version
@@ -119,6 +127,14 @@ class _SpikingNeuron(Neuron):
 
     # Names of the parameters/buffers the per-step constants depend on.
     _coefficient_names: tuple[str, ...] = ()
+    # Those and the firing parameters (set per class by __init_subclass__).
+    _constant_names: tuple[str, ...] = _FIRING_NAMES
+    # (dtype, source buffers, their versions, (coefficients, firing)); see _step_constants.
+    _step_cache: tuple | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._constant_names = tuple(dict.fromkeys((*cls._coefficient_names, *_FIRING_NAMES)))
 
     def __init__(
         self,
@@ -231,18 +247,48 @@ class _SpikingNeuron(Neuron):
 
     def _compute_constants(self, slot: str, dtype: torch.dtype, scalars: bool) -> Any:
         if slot == "firing":
+            thresh_v = _convert(self.thresh_v, dtype, scalars)
+            reset_v = self.reset_v.to(dtype)
             return _Firing(
-                _convert(self.thresh_v, dtype, scalars),
-                self.reset_v.to(dtype),
+                # What threshold() would turn a float into on every step (a 0-d CPU tensor).
+                _operand(thresh_v, reset_v) if scalars else thresh_v,
+                reset_v,
                 self.refrac_t.to(dtype),
                 # One sync when the constants are (re)computed, not per step.
                 scalars and not bool(self.refrac_t.any()),
             )
         return _convert(self._compute_coefficients(), dtype, scalars)
 
-    def _coefficients(self, dtype: torch.dtype) -> Any:
-        """The model's integration constants (see ``_compute_coefficients``), cached."""
-        return self._constants("coefficients", self._coefficient_names, dtype)
+    def _step_constants(self, dtype: torch.dtype) -> tuple[Any, _Firing]:
+        """``(coefficients, firing)`` for a step in ``dtype``: what :meth:`_constants` gives.
+
+        While every source is a buffer, one check of identities and version
+        counters over all of them (C-level ``map``, no Python loop) serves the
+        whole step; otherwise (a parameter among them, an inference tensor,
+        under ``torch.compile``) each slot goes through :meth:`_constants`.
+        """
+        if torch.compiler.is_compiling():
+            return (
+                self._compute_constants("coefficients", dtype, scalars=False),
+                self._compute_constants("firing", dtype, scalars=False),
+            )
+        cache = self._step_cache
+        if cache is not None and cache[0] is dtype:
+            sources = cache[1]
+            if (
+                all(map(operator.is_, map(self._buffers.get, self._constant_names), sources))
+                and list(map(_read_version, sources)) == cache[2]
+            ):
+                return cache[3]
+        constants = (
+            self._constants("coefficients", self._coefficient_names, dtype),
+            self._constants("firing", _FIRING_NAMES, dtype),
+        )
+        sources = tuple(map(self._buffers.get, self._constant_names))
+        versions = [None if t is None else _version(t) for t in sources]
+        # A parameter is not in _buffers (None here): its constants are recomputed each step.
+        self._step_cache = (dtype, sources, versions, constants) if None not in versions else None
+        return constants
 
     def _compute_coefficients(self) -> Any:
         raise NotImplementedError
@@ -314,7 +360,7 @@ class _SpikingNeuron(Neuron):
             raise TypeError(
                 f"inputs must be a floating-point tensor of current in nA, got dtype {inputs.dtype}"
             )
-        batch = check_input("inputs", inputs, self.shape, self.batch_size, finite=False)
+        batch = check_input("inputs", inputs, self._shape, self.batch_size, finite=False)
         if torch.compiler.is_compiling():
             # No host sync in a compiled step: the kernel checks, and a failed check raises
             # (RuntimeError, or a device-side assert on CUDA) before the state is written.
@@ -322,10 +368,13 @@ class _SpikingNeuron(Neuron):
                 torch._assert_async(
                     torch.isfinite(inputs.detach()).all(), "inputs must be finite (no NaN or inf)"
                 )
-        elif self.check_finite and not math.isfinite(inputs.detach().sum().item()):
+        elif self.check_finite and not math.isfinite(
+            (inputs.detach() if inputs.requires_grad else inputs).sum().item()
+        ):
             # One fast reduction; the exact (slower) check only when it is not finite.
             require_finite("inputs", inputs)
-        device = self.thresh_v.device
+        device = self._buffers.get("thresh_v")
+        device = (self.thresh_v if device is None else device).device
         if inputs.device != device:
             raise ValueError(
                 f"inputs is on {inputs.device} but the neuron is on {device}; move one with .to()"
@@ -334,11 +383,12 @@ class _SpikingNeuron(Neuron):
 
     def _start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Voltage and refractory time to step from (rest and zero after a reset)."""
-        voltage = self._voltage
+        buffers = self._buffers
+        voltage = buffers["_voltage"]
         if voltage is None:
             # Never written in place, so an expanded view of rest_v is enough.
             voltage = self.rest_v.to(inputs.dtype).expand_as(inputs)
-        refrac = self._refrac
+        refrac = buffers["_refrac"]
         if refrac is None:
             refrac = torch.zeros_like(inputs)
         return voltage, refrac
@@ -350,10 +400,9 @@ class _SpikingNeuron(Neuron):
         voltage: torch.Tensor,
         refrac: torch.Tensor,
     ) -> torch.Tensor:
-        spikes = spikes.to(inputs.dtype)
-        self._voltage = voltage
-        self._refrac = refrac
-        self._spike = spikes
+        if spikes.dtype is not inputs.dtype:
+            spikes = spikes.to(inputs.dtype)
+        self._store_states({"_voltage": voltage, "_refrac": refrac, "_spike": spikes})
         return spikes
 
     def _fire(
@@ -361,9 +410,13 @@ class _SpikingNeuron(Neuron):
         integrated: torch.Tensor,
         voltage: torch.Tensor,
         refrac: torch.Tensor,
+        firing: _Firing,
         thresh_v: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        firing = self._constants("firing", ("thresh_v", "reset_v", "refrac_t"), integrated.dtype)
+        """Refractory hold, threshold and reset with the ``firing`` constants of :meth:`_step_constants`.
+
+        ``thresh_v`` replaces ``firing.thresh_v`` (ALIF's effective threshold).
+        """
         if torch.compiler.is_compiling():
             # One fused kernel: boolean selections, float stores (see hold_spike_reset_select).
             return nf.hold_spike_reset_select(
@@ -385,7 +438,8 @@ class _SpikingNeuron(Neuron):
             )
             voltage = torch.lerp(integrated, firing.reset_v, spikes.detach())
             version = _version(refrac)
-            self._zero_refrac = None if version is None else (refrac, version)
+            # Not a parameter, buffer or module: skip nn.Module.__setattr__'s lookups.
+            object.__setattr__(self, "_zero_refrac", None if version is None else (refrac, version))
             return spikes, voltage, refrac
         return hold_spike_reset(
             integrated,
@@ -448,6 +502,7 @@ class _SpikingNeuron(Neuron):
         # The cache is rebuilt on the next step; do not pickle it into checkpoints.
         state = self.__dict__.copy()
         state["_constant_cache"] = {}
+        state["_step_cache"] = None
         return state
 
     def extra_repr(self) -> str:
@@ -551,9 +606,10 @@ class LIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        integrated = nf.lif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        integrated = nf.lif_integrate(inputs, voltage, coefficients)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
         return self._finish(inputs, spikes, voltage, refrac)
 
 
@@ -698,35 +754,65 @@ class ALIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        coefficients = self._coefficients(inputs.dtype)
         adaptation = self.adaptation
         total = adaptation[0] if self._terms == 1 else adaptation.sum(0)
         integrated = nf.lif_integrate(inputs, voltage, coefficients.lif)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, self.thresh_v + total)
+        spikes, voltage, refrac = self._fire(
+            integrated, voltage, refrac, firing, self.thresh_v + total
+        )
         if self.training:
+            grad = torch.is_grad_enabled()
             # A compiled backward may recompute the threshold from the adaptation tensor it
             # read, so a compiled step with autograd on must not overwrite it: it binds a new one.
             update = (
                 nf.adaptive_threshold_update
-                if torch.compiler.is_compiling() and torch.is_grad_enabled()
+                if grad and torch.compiler.is_compiling()
                 else nf.adaptive_threshold_update_
             )
-            with torch.no_grad():
-                reduced = nf.reduce_batch(spikes.detach(), self.batch_reduction)
-                if self.sync_ranks:
-                    reduced = _reduce_across_ranks(reduced, self.batch_reduction)
-                # The spikes are already reduced over the whole batch: a "sum" over a batch of one.
-                updated = update(
-                    adaptation,
-                    reduced.unsqueeze(0),
-                    decay=_convert(coefficients.adaptation_decay, adaptation.dtype, False),
-                    spike_increment=_convert(coefficients.spike_increment, adaptation.dtype, False),
-                    batch_reduction="sum",
-                )
+            if grad:
+                with torch.no_grad():
+                    updated = self._adapt(update, adaptation, spikes.detach(), coefficients)
+            else:  # already without autograd: no context to enter, nothing to detach
+                updated = self._adapt(update, adaptation, spikes, coefficients)
             if updated is not adaptation:
                 self.adaptation = updated
         return self._finish(inputs, spikes, voltage, refrac)
+
+    def _adapt(
+        self,
+        update: Callable[..., torch.Tensor],
+        adaptation: torch.Tensor,
+        spikes: torch.Tensor,
+        coefficients: _ALIFCoefficients,
+    ) -> torch.Tensor:
+        """This step's adaptive threshold update (``update`` is the in-place form or not)."""
+        reduction = self.batch_reduction
+        reduced = nf.reduce_batch(spikes, reduction)
+        if self.sync_ranks:
+            reduced = _reduce_across_ranks(reduced, reduction)
+        dtype = adaptation.dtype
+        # The spikes are already reduced over the whole batch: taking the only sample of a
+        # batch of one reduces them again (exactly a "sum" over it, one kernel fewer).
+        return update(
+            adaptation,
+            reduced.unsqueeze(0),
+            decay=_cast(coefficients.adaptation_decay, dtype),
+            spike_increment=_cast(coefficients.spike_increment, dtype),
+            batch_reduction=_only_sample,
+        )
+
+
+def _cast(value: float | torch.Tensor, dtype: torch.dtype) -> float | torch.Tensor:
+    if isinstance(value, torch.Tensor) and value.dtype is not dtype:
+        return value.to(dtype)
+    return value
+
+
+def _only_sample(tensor: torch.Tensor, dim: int) -> torch.Tensor:
+    """The "reduction" of a batch of one: its only sample."""
+    return tensor.select(dim, 0)
 
 
 def _reduce_across_ranks(reduced: torch.Tensor, reduction: object) -> torch.Tensor:
@@ -839,9 +925,10 @@ class QIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        integrated = nf.qif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        integrated = nf.qif_integrate(inputs, voltage, coefficients)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
         return self._finish(inputs, spikes, voltage, refrac)
 
 
@@ -909,9 +996,10 @@ class EIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        integrated = nf.eif_integrate(inputs, voltage, self._coefficients(inputs.dtype))
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        integrated = nf.eif_integrate(inputs, voltage, coefficients)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
         return self._finish(inputs, spikes, voltage, refrac)
 
 
@@ -1029,16 +1117,16 @@ class AdEx(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         batch = self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        adaptation = self._adaptation
+        adaptation = self._buffers["_adaptation"]
         if adaptation is None:
-            adaptation = inputs.new_zeros((batch, self._terms, *self.shape))
-        coefficients = self._coefficients(inputs.dtype)
+            adaptation = inputs.new_zeros((batch, self._terms, *self._shape))
         integrated, adaptation = nf.adex_integrate(inputs, voltage, adaptation, coefficients.adex)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
         adaptation = nf.add_on_spike_(adaptation, spikes.unsqueeze(1), coefficients.spike_increment)
         spikes = self._finish(inputs, spikes, voltage, refrac)
-        self._adaptation = adaptation
+        self._store_state("_adaptation", adaptation)
         return spikes
 
 
@@ -1179,16 +1267,16 @@ class Izhikevich(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
+        coefficients, firing = self._step_constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
-        coefficients = self._coefficients(inputs.dtype)
-        recovery = self._recovery
+        recovery = self._buffers["_recovery"]
         if recovery is None:
             recovery = torch.mul(voltage, coefficients.voltage_coupling)
         integrated, recovery = nf.izhikevich_integrate(
             inputs, voltage, recovery, coefficients.izhikevich
         )
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac)
+        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
         recovery = nf.add_on_spike_(recovery, spikes, coefficients.spike_increment)
         spikes = self._finish(inputs, spikes, voltage, refrac)
-        self._recovery = recovery
+        self._store_state("_recovery", recovery)
         return spikes
