@@ -54,31 +54,25 @@ checks that inferno-ai computes what the reference computes.
   passed as a function. A hook object must also be kept referenced, or its
   finaliser detaches it.
 
-Measured on the 2-core development CPU, shared with other benchmarks, 1
-thread, ms per step (W1, W2) or per simulated step of the whole batch (W4),
-median ± half-range, ratio median [range] of paired runs, two runs of
-``--workload all --runs 7`` back to back (load average 1.8-2.5)::
+Measured on the quiet 2-core development CPU, 1 thread, under the steady
+allocator of ``_timing.py``, ``--workload all --runs 7``, ms per step (W1, W2)
+or per simulated step of the whole batch (W4), median ± half-range, ratio
+median [range] of paired runs::
 
     workload            reference ms     inferno-ai ms     inferno/ref
-    W1                  0.315 ± 0.148    0.540 ± 0.183     1.44 [0.89-2.58]
-                        0.636 ± 0.193    0.961 ± 0.319     1.66 [0.97-3.50]
-    W2 batch 1          0.873 ± 0.409    3.569 ± 0.783     4.09 [2.97-4.47]
-                        1.116 ± 0.389    3.998 ± 1.059     3.67 [2.21-4.65]
-    W2 batch 16         0.986 ± 0.247    7.693 ± 2.415     7.94 [6.54-12.51]
-                        1.224 ± 0.329    9.581 ± 1.991     7.67 [5.76-9.19]
-    W4 batch 1          -                3.288 ± 0.403     (3.0 samples/s)
-                        -                3.318 ± 0.827
-    W4 batch 16         -                10.783 ± 4.441    (14.8 samples/s)
-                        -                8.152 ± 16.356    (one run stalled)
+    W1                  0.302 ± 0.009    0.442 ± 0.009     1.46 [1.39-1.49]
+    W2 batch 1          0.575 ± 0.074    2.554 ± 0.449     4.17 [3.44-5.46]
+    W2 batch 16         0.901 ± 0.159    6.892 ± 0.329     7.52 [6.14-7.89]
+    W4 batch 1          -                1.971 ± 1.155     (5.1 samples/s)
+    W4 batch 16         -                8.467 ± 17.940    (18.9 samples/s; one run stalled)
 
-Checks in those runs: W1 22 of 192 377 spikes differ by rounding; W2 batch 1
-identical spikes, max |dw| 1.2e-7; W2 batch 16 spike counts first differ at
-step 36 (10 of 43 449 spikes), max |dw| 9.3e-4, below 1e-5 up to step 36.
-Ours on W4 right after (``.venv/bin/python benchmarks/diehl_cook_throughput.py
---runs 5 --batches 1 16``, same load, a separate process): batch 1
-1.711 ± 0.540, batch 16 1.168 ± 0.671 ms per step. The issue's figures for
-inferno-ai on W2 (about 4.3 ms at batch 1, 9-30 ms at batch 16, 2 threads)
-agree with these.
+Checks in that run: W1 22 of 192 377 spikes differ by rounding; W2 batch 1
+identical spike counts, max |dw| 1.2e-7; W2 batch 16 spike counts first
+differ at step 36 (10 of 43 449 spikes), max |dw| 9.3e-4. Ours in the same
+session (``stdp_dense.py``, ``lif_forward.py``, ``diehl_cook_throughput.py``):
+W1 0.164, W2 0.627 (batch 1) and 0.944 (batch 16), W4 0.515 (batch 1) and
+0.890 (batch 16) ms per step. The issue's figures for inferno-ai on W2 (about
+4.3 ms at batch 1, 9-30 ms at batch 16, 2 threads) agree with these.
 """
 
 from __future__ import annotations

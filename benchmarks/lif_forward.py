@@ -11,12 +11,12 @@ background load), and the median and range of the paired ratios
 ours / reference. Before timing it checks that both give the same spike
 trains and final voltages.
 
-Measured on the 2-core development CPU shared with a CI run and two other
-benchmarks (load average about 4), 11 interleaved runs::
+Measured on the quiet 2-core development CPU, 9 interleaved runs, under the
+steady allocator of ``_timing.py``::
 
     threads  reference ms/step   ours ms/step     ours/ref (median [range])
-    1        0.313 ± 0.069       0.216 ± 0.067    0.68 [0.65-0.83]
-    2        0.204 ± 0.053       0.196 ± 0.071    0.95 [0.88-1.25]
+    1        0.314 ± 0.034       0.164 ± 0.011    0.52 [0.47-0.53]
+    2        0.297 ± 0.076       0.171 ± 0.043    0.58 [0.43-0.89]
 
 Target <= 1.0x: met. Of 192 377 spikes, 30 differ by rounding (see the check).
 
@@ -25,10 +25,9 @@ Target <= 1.0x: met. Of 192 377 spikes, 30 differ by rounding (see the check).
 graph break and Inductor fuses it into one kernel that stores float spikes,
 voltage and refractory time (``hold_spike_reset_select``). The first compiled
 run uses an empty Inductor cache, so it shows the cold compilation. 9 runs,
-1 thread, on the shared 2-core CPU (load average 1.1, then 1.4)::
+1 thread::
 
-    reference 0.314 ± 0.034   ours 0.215 ± 0.038 (0.69x)   compiled 0.111 ± 0.010 (0.35x [0.34-0.36])   cold 10.5 s
-    reference 0.339 ± 0.090   ours 0.261 ± 0.037 (0.67x)   compiled 0.123 ± 0.021 (0.35x [0.23-0.43])   cold 12.4 s
+    reference 0.314 ± 0.034   ours 0.164 ± 0.011 (0.52x)   compiled 0.111 ± 0.009 (0.35x [0.33-0.37])   cold 10.4 s
 
 Target for the compiled path <= 0.5x: met. Of the cold time, about 1.2 s
 goes to each of the two graphs (first step from rest, then every later

@@ -24,17 +24,17 @@ state the network, monitors, rules or accumulators keep per step.
   measurement; it counts the output spikes as it goes
   (``simulate(..., reduce="sum")``), keeping no ``T``-sized output.
 
-Measured (2-core shared CPU, batch 16, 1 thread, 400 neurons)::
+Measured (quiet 2-core CPU, batch 16, 1 thread, 400 neurons)::
 
     workload      T  peak RSS MiB  tensor MiB
-          W2    250         775.9        1.42
-          W2   1000         775.9        1.42
-          W2   4000         775.9        1.42
-          W4    250        1014.0        1.88
-          W4   1000        1018.4        1.88
-          W4   4000        1018.1        1.88
+          W2    250         584.9        1.42
+          W2   1000         584.8        1.42
+          W2   4000         584.8        1.42
+          W4    250         822.4        1.88
+          W4   1000         824.6        1.88
+          W4   4000         824.9        1.88
 
-Flat: the peak moves by at most 4 MiB (allocator noise) over a 16-fold range
+Flat: the peak moves by at most 3 MiB (allocator noise) over a 16-fold range
 of T, and the tensors the model holds at the end do not change at all.
 """
 

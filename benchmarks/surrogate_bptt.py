@@ -24,20 +24,18 @@ background load), and the median and range of the paired ratios
 ours / reference. Before timing it checks that both give the same output
 spikes, loss and gradients of both layers' weights.
 
-Measured on the 2-core development CPU shared with a CI run (load average
-2-3), 15 and 21 interleaved runs of 2 iterations, torch 2.15 on CPU::
+Measured on the quiet 2-core development CPU, 11 interleaved runs of 2
+iterations each, torch 2.15 on CPU, under the steady allocator of
+``_timing.py``::
 
     threads  reference ms/iter   ours ms/iter     ours/ref (median [range])
-    1        112.7 ± 10.3        118.5 ± 8.2      1.03 [0.88-1.17]
-    1        127.3 ± 15.5        130.6 ± 16.5     1.03 [0.90-1.20]
-    2         79.0 ± 8.1          86.0 ± 9.6      1.09 [0.99-1.32]   (21 runs)
-    2         82.7 ± 1457         87.7 ± 1680     1.06 [0.54-1.35]   (CI stalls)
+    1        110.9 ± 6.9         113.9 ± 6.0      1.03 [0.92-1.10]
+    2         70.4 ± 10.4         73.3 ± 3.9      1.04 [0.85-1.13]
 
 Target <= 1.1x: met. About 75 % of either is the three matrix products per
 layer step (forward addmm, backward grad-input and grad-weight); the rest of
-ours over the reference is per-step Python (state buffers assigned through
-nn.Module.__setattr__, input checks) and the delta synapse's copy of the input
-spikes. Before the no-refractory fast path in ``_SpikingNeuron._fire`` (the
+ours over the reference is per-step Python (input checks, the neuron's state
+bookkeeping) and the delta synapse's copy of the input spikes. Before the no-refractory fast path in ``_SpikingNeuron._fire`` (the
 refractory count-down and hold skipped when ``refrac_t`` is zero and no neuron
 is refractory) ours was 1.10-1.11x at 1 thread.
 """

@@ -241,7 +241,7 @@ class SpikingModule(pl.LightningModule):
         graph break into one fused kernel per step: for the W1 LIF population
         on CPU (``benchmarks/lif_forward.py --compiled``, one thread) the
         compiled step took 0.35x the time of a hand-written eager loop, against
-        0.69x for the eager step, after a cold compilation of about 10 s. Compiled,
+        0.52x for the eager step, after a cold compilation of about 10 s. Compiled,
         a non-finite input to a neuron raises a ``RuntimeError`` from the kernel
         (a device-side assert on CUDA) rather than a ``ValueError``, still before
         any state changes. Learning rules and step hooks stay eager. The compiled
