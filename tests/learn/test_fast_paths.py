@@ -239,13 +239,16 @@ def _connections():
 @pytest.mark.parametrize("kind", ["dense", "lateral", "direct", "conv"])
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 @pytest.mark.parametrize("spikes", ["bool", "float"])
-def test_correlation_written_and_added_in_place_equals_correlate(kind, reduction, spikes) -> None:
+def test_correlation_written_and_added_in_place_equals_correlate(
+    kind, reduction, spikes, device
+) -> None:
     connection, in_shape, out_shape = _connections()[kind]
+    connection.to(device)
     generator = torch.Generator().manual_seed(3)
     batch = 5
     post = torch.rand(batch, *out_shape, generator=generator) < 0.05
-    post = post if spikes == "bool" else post.float() * 0.5
-    pre = torch.rand(batch, *in_shape, generator=generator)
+    post = (post if spikes == "bool" else post.float() * 0.5).to(device)
+    pre = torch.rand(batch, *in_shape, generator=generator).to(device)
     with torch.no_grad():
         expected = connection.correlate(post, pre, reduction)
         correlation = connection.correlation(post, pre, reduction)
@@ -261,13 +264,16 @@ def test_correlation_written_and_added_in_place_equals_correlate(kind, reduction
         connection.correlation(post, pre, "none")
 
 
-def test_accumulator_sums_correlations_in_its_own_buffer() -> None:
+def test_accumulator_sums_correlations_in_its_own_buffer(device) -> None:
     from inferno_lightning.neural import DeltaCurrent, LinearDense
 
-    connection = LinearDense(12, 10, synapse=DeltaCurrent(12, 1.0))
+    connection = LinearDense(12, 10, synapse=DeltaCurrent(12, 1.0)).to(device)
     generator = torch.Generator().manual_seed(4)
     steps = [
-        (torch.rand(3, 10, generator=generator) < 0.2, torch.rand(3, 12, generator=generator))
+        (
+            (torch.rand(3, 10, generator=generator) < 0.2).to(device),
+            torch.rand(3, 12, generator=generator).to(device),
+        )
         for _ in range(4)
     ]
     weight = connection.weight
