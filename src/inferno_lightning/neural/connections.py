@@ -419,10 +419,10 @@ class _DenseLike(_WeightedConnection):
         batch = _check_layout("outputs", outputs, self.output_shape, "postsynaptic values")
         return outputs.reshape(batch, -1, 1, 1)
 
-    def _correlate(
-        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
-    ) -> torch.Tensor:
-        self._check_reduction(batch_reduction)
+    def _checked(
+        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor
+    ) -> tuple[int, torch.Tensor]:
+        """The batch size and the presynaptic values in the layout correlations take, checked."""
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
@@ -431,10 +431,15 @@ class _DenseLike(_WeightedConnection):
             raise ValueError(
                 f"presynaptic has batch size {presynaptic.shape[0]}, postsynaptic has {batch}"
             )
+        return batch, presynaptic
+
+    def _correlate(
+        self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
+    ) -> torch.Tensor:
+        self._check_reduction(batch_reduction)
         if self.delay is None and batch_reduction != "none":
-            return _DenseCorrelation(
-                postsynaptic.reshape(batch, -1), presynaptic, self.weight, batch_reduction, False
-            ).tensor()
+            return self.correlation(postsynaptic, presynaptic, batch_reduction).tensor()
+        batch, presynaptic = self._checked(postsynaptic, presynaptic)
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
         pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
@@ -451,14 +456,7 @@ class _DenseLike(_WeightedConnection):
         """See :meth:`Connection.correlation`: without delays, one ``addmm`` into the destination."""
         if self.delay is not None or batch_reduction not in ("mean", "sum"):
             return super().correlation(postsynaptic, presynaptic, batch_reduction)
-        batch = _check_layout(
-            "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
-        )
-        presynaptic = self._pre(presynaptic)
-        if presynaptic.shape[0] != batch:
-            raise ValueError(
-                f"presynaptic has batch size {presynaptic.shape[0]}, postsynaptic has {batch}"
-            )
+        batch, presynaptic = self._checked(postsynaptic, presynaptic)
         return _DenseCorrelation(
             postsynaptic.reshape(batch, -1),
             presynaptic,
