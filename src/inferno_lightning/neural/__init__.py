@@ -1,6 +1,6 @@
 """Stateful modules built on ``functional``: neurons, synapses, connections, layers and cells."""
 
-from .base import Connection, Neuron, StatefulModule, Synapse
+from .base import Connection, Correlation, Neuron, StatefulModule, Synapse
 from .connections import Conv2d, LinearDense, LinearDirect, LinearLateral
 from .layers import Cell, Layer, Serial
 from .neurons import ALIF, EIF, LIF, QIF, AdEx, Izhikevich
@@ -17,6 +17,7 @@ __all__ = [
     "Neuron",
     "Synapse",
     "Connection",
+    "Correlation",
     "LIF",
     "ALIF",
     "QIF",
