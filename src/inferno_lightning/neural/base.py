@@ -224,6 +224,15 @@ class Synapse(StatefulModule, ABC):
 class Correlation:
     r"""A batch-reduced :meth:`Connection.correlate` product, checked now and computed where it goes.
 
+    .. math::
+
+        C = \mathop{\mathrm{R}}_{b=1}^{B} \sum_{\text{positions}}
+            \text{post}_b \otimes \text{pre}_b
+
+    in the weight's layout and shape, with :math:`\mathrm{R}` the sum or the
+    mean over the batch; the units are those of post times pre (e.g. a spike
+    times a trace).
+
     Learning rules hand it to an :class:`~inferno_lightning.learn.Accumulator`,
     which writes it straight into its running sum (:meth:`write_` on the
     first step after a clear, :meth:`add_to_` after), so a step's
