@@ -308,3 +308,35 @@ def test_accumulator_sums_correlations_in_its_own_buffer(device) -> None:
     other = LinearDense(12, 9, synapse=DeltaCurrent(12, 1.0))
     with pytest.raises(ValueError, match="shape"):
         per_step.accumulate(other.correlation(post[:, :9], pre, "sum"), None)
+
+
+@pytest.mark.parametrize("kind", ["dense", "lateral"])
+@pytest.mark.parametrize("rate", [0.0, 0.01, 0.3], ids=["silent", "sparse", "dense"])
+def test_spike_driven_forward_equals_the_dense_product(kind, rate) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense, LinearLateral
+
+    generator = torch.Generator().manual_seed(5)
+    n = 200
+    if kind == "dense":
+        connection = LinearDense(n, 30, synapse=DeltaCurrent(n, 0.5), bias=0.25)
+        weight = connection.weight
+    else:
+        connection = LinearLateral(n, synapse=DeltaCurrent(n, 0.5), bias=0.25)
+        weight = connection.weight * (1 - torch.eye(n))
+    spikes = (torch.rand(16, n, generator=generator) < rate).float()
+    with torch.no_grad():
+        got = connection(spikes)
+    # DeltaCurrent at dt = 0.5 ms: 2 nA per spike; the forward is I W^T + b.
+    expected = torch.nn.functional.linear(spikes * 2.0, weight.detach(), connection.bias)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-5)
+    if rate == 0.0:
+        assert torch.equal(got, torch.full_like(got, 0.25))
+    # With gradients the dense product runs, and the gradient flows to the weight.
+    connection.reset()
+    out = connection(spikes)
+    torch.testing.assert_close(out.detach(), expected, rtol=1e-6, atol=1e-5)
+    if kind == "dense":
+        out.sum().backward()
+        # d(sum of outputs) / dW[o, i] = sum over the batch of I[b, i], for every o.
+        column_sums = (spikes * 2.0).sum(0).expand_as(connection.weight)
+        torch.testing.assert_close(connection.weight.grad, column_sums)

@@ -175,6 +175,40 @@ def _spike_matrix(
     )
 
 
+#: Largest fraction of nonzero input currents for which a dense connection's forward goes sparse.
+SPARSE_INPUT_FRACTION = 0.02
+
+
+def _sparse_linear(
+    current: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor | None:
+    r""":math:`I W^\top + b` from the nonzero input currents alone, or ``None`` for the dense product.
+
+    Spike-driven currents (a delta synapse's, or the few spikes of a
+    winner-take-all layer) are mostly zero: on CPU a sparse-dense product over
+    the nonzero entries does the same sums (in another order) in a fraction
+    of the operations. ``None`` off CPU or under ``torch.compile`` (finding the
+    nonzero entries needs a host sync), when gradients flow, or when more than
+    :data:`SPARSE_INPUT_FRACTION` of the currents are nonzero.
+    """
+    if (
+        current.device.type != "cpu"
+        or torch.compiler.is_compiling()
+        or (torch.is_grad_enabled() and (current.requires_grad or weight.requires_grad))
+    ):
+        return None
+    index = current.nonzero()
+    if index.shape[0] > SPARSE_INPUT_FRACTION * current.numel():
+        return None
+    index = index.t()
+    values = current[index[0], index[1]]
+    spikes = torch.sparse_coo_tensor(
+        index, values, current.shape, is_coalesced=True, check_invariants=False
+    )
+    out = torch.sparse.mm(spikes, weight.t())
+    return out if bias is None else out.add_(bias)
+
+
 class _DenseCorrelation(Correlation):
     """``post.T @ pre`` reduced over the batch, computed into its destination (one ``addmm``)."""
 
@@ -362,7 +396,10 @@ class _DenseLike(_WeightedConnection):
     def _map(self, current: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         batch = current.shape[0]
         if self.delay is None:
-            out = F.linear(current.reshape(batch, -1), weight, self.bias)
+            flat = current.reshape(batch, -1)
+            out = _sparse_linear(flat, weight, self.bias)
+            if out is None:
+                out = F.linear(flat, weight, self.bias)
         else:
             # synaptic layout (B, O, I) times (O, I), summed over I
             out = (self._delayed(self.synapse.current_at(self._selector())) * weight).sum(-1)
