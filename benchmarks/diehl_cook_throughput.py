@@ -26,19 +26,23 @@ step. There is no hand-written reference here: W2 (``stdp_dense.py``) is the
 reference comparison of the same per-step work, and ``inferno_ai.py`` times
 inferno-ai on the same model.
 
-Measured on the quiet 2-core development CPU, 1 thread, 100 steps per batch,
-3 runs (2 for N = 1600 and 6400 and for batch 256), random intensities in
-[0, 1) (denser input than MNIST digits)::
+Measured on the 2-core development CPU, 1 thread, 100 steps per batch, 3
+runs (2 for N = 1600 and 6400 and for batch 256), random intensities in
+[0, 1) (denser input than MNIST digits); repeated runs of the same command
+moved by up to 15 % over the session::
 
         N  batch   ms/step          samples/s   epoch @700   @700+300 rest
-      400      1    0.515 ± 0.009       19.4    360.6 min       30 910 s
-      400     16    0.890 ± 0.007      179.7     38.9 min        3 339 s
-      400     64    1.958 ± 0.166      326.9     21.4 min        1 835 s
-      400    256    7.184 ± 0.050      356.3     19.6 min        1 684 s
-      100     16    0.576 ± 0.001      277.6     25.2 min        2 161 s
-     1600     16    3.867 ± 0.041       41.4    169.2 min       14 503 s
-     6400     16   40.366 ± 1.471        4.0   1766.0 min      151 372 s
+      400      1    0.573 ± 0.009       17.5    400.8 min       34 352 s
+      400     16    0.846 ± 0.017      189.1     37.0 min        3 173 s
+      400     64    1.823 ± 0.062      351.1     19.9 min        1 709 s
+      400    256    6.223 ± 0.104      411.4     17.0 min        1 459 s
+      100     16    0.718 ± 0.022      222.9     31.4 min        2 691 s
+     1600     16    2.330 ± 0.090       68.7    102.0 min        8 739 s
+     6400     16   13.813 ± 0.162       11.6    604.3 min       51 798 s
 
+The sparse forward of spike-driven currents (``connections._sparse_linear``)
+is most of the gain at large N (6400 neurons: 40.4 ms per step without it)
+and at large batches (batch 64: 2.9 ms in an A/B run without it, 1.9 with).
 Before this session's fast paths, 400 neurons took 1.17 ms per step at batch
 16 and 6.57 at batch 64. No GPU was lent to this task, so the GPU target and
 the GPU figures for 100 to 6400 neurons are not measured:

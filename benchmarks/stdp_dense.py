@@ -22,7 +22,11 @@ threads) runs, ms per step::
     2        1      0.389 ± 0.023    0.548 ± 0.018    1.39 [1.29-1.44]
     2        16     0.669 ± 0.043    0.835 ± 0.057    1.25 [1.12-1.37]
 
-Target <= 1.2x: met with one thread, not with two (the reference's weight-sized
+Seven runs of the command at one thread over the session (the machine's
+speed drifted by up to 15 %) gave medians of 1.14 to 1.28 (median 1.19) at
+batch 1 and 1.01 to 1.10 (median 1.07) at batch 16.
+
+Target <= 1.2x: met with one thread, at batch 1 only just; not with two (the reference's weight-sized
 passes halve with a second thread; our per-step Python and dispatch cost,
 about 0.25 ms, does not). The weights agree to 4e-7 at batch 1; at batch 16
 a spike flips by rounding at step 36 and the weights then differ by up to
