@@ -417,36 +417,26 @@ class _SpikingNeuron(Neuron):
 
         ``thresh_v`` replaces ``firing.thresh_v`` (ALIF's effective threshold).
         """
-        if torch.compiler.is_compiling():
-            # One fused kernel: boolean selections, float stores (see hold_spike_reset_select).
-            return nf.hold_spike_reset_select(
-                integrated,
-                voltage,
-                refrac,
-                step_time=self.step_time,
-                thresh_v=firing.thresh_v if thresh_v is None else thresh_v,
-                reset_v=firing.reset_v,
-                refrac_t=firing.refrac_t,
-                surrogate=self.surrogate,
-            )
-        if firing.no_refrac and self._refrac_is_zero():
+        thresh_v = firing.thresh_v if thresh_v is None else thresh_v
+        compiling = torch.compiler.is_compiling()
+        if not compiling and firing.no_refrac and self._refrac_is_zero():
             # No refractory period and no neuron refractory: nothing is held, the refractory
             # time stays zero, so skip the count-down and the hold (the same values and
             # gradients as hold_spike_reset, five elementwise passes fewer forward and back).
-            spikes = threshold(
-                integrated, firing.thresh_v if thresh_v is None else thresh_v, self.surrogate
-            )
+            spikes = threshold(integrated, thresh_v, self.surrogate)
             voltage = torch.lerp(integrated, firing.reset_v, spikes.detach())
             version = _version(refrac)
             # Not a parameter, buffer or module: skip nn.Module.__setattr__'s lookups.
             object.__setattr__(self, "_zero_refrac", None if version is None else (refrac, version))
             return spikes, voltage, refrac
-        return hold_spike_reset(
+        # Compiled: one fused kernel, boolean selections and float stores.
+        step = nf.hold_spike_reset_select if compiling else hold_spike_reset
+        return step(
             integrated,
             voltage,
             refrac,
             step_time=self.step_time,
-            thresh_v=firing.thresh_v if thresh_v is None else thresh_v,
+            thresh_v=thresh_v,
             reset_v=firing.reset_v,
             refrac_t=firing.refrac_t,
             surrogate=self.surrogate,
