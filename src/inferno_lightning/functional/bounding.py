@@ -310,8 +310,7 @@ class Bound:
         if down is not None:
             if w_min is None:
                 lowered = down
-            elif up is None or not self._subtract_lowered_(result, weight, down, w_min):
-                # (otherwise already subtracted from the result, in one pass)
+            else:
                 lowered = self._lowered_into(weight, down, w_min, scratch)
                 if lowered is None:
                     return False
@@ -330,12 +329,6 @@ class Bound:
         if self.lower_factor_(weight, w_min, out):
             return out.mul_(down)
         return None
-
-    def _subtract_lowered_(
-        self, result: torch.Tensor, weight: torch.Tensor, down: torch.Tensor, w_min: Limit
-    ) -> bool:
-        """Subtract :math:`L(w)` times the downward push from ``result`` in one pass, if this kind can."""
-        return False
 
 
 def _split(
@@ -472,12 +465,16 @@ class SoftBound(Bound):
         if (
             up is not None
             and down is not None
-            and w_max is not None
             and not isinstance(w_min, torch.Tensor)
             and w_min == 0.0
         ):
-            # w + (w_max - w) up - w down = w - w (up + down) + w_max up: three passes over
-            # the weight instead of four (rounding may differ in the last place).
+            # L(w) = w. Without w_max: w + up - w down, two passes. With it:
+            # w + (w_max - w) up - w down = w - w (up + down) + w_max up, three passes
+            # instead of five (rounding may differ in the last place).
+            if w_max is None:
+                torch.addcmul(weight, weight, down, value=-1.0, out=result)
+                result.add_(up)
+                return True
             torch.add(up, down, out=result)
             torch.addcmul(weight, weight, result, value=-1.0, out=result)
             if isinstance(w_max, torch.Tensor):
@@ -486,16 +483,6 @@ class SoftBound(Bound):
                 result.add_(up, alpha=w_max)
             return True
         return super()._combine_into(weight, up, down, w_min, w_max, result, scratch)
-
-    def _subtract_lowered_(
-        self, result: torch.Tensor, weight: torch.Tensor, down: torch.Tensor, w_min: Limit
-    ) -> bool:
-        # L(w) = w for w_min = 0: result -= w * down in one fused pass (rounding may
-        # differ from the two-pass form by one unit in the last place).
-        if not isinstance(w_min, torch.Tensor) and w_min == 0.0:
-            result.addcmul_(weight, down, value=-1.0)
-            return True
-        return False
 
 
 @dataclass(frozen=True)
