@@ -599,7 +599,16 @@ class Accumulator:
             ValueError: a term has the wrong shape or holds NaN/inf, or the
                 bounded, constrained weight is not finite.
         """
-        updated = self._prepare(potentiation, depression)
+        return self._apply(potentiation, depression)
+
+    def _apply(
+        self,
+        potentiation: torch.Tensor | None,
+        depression: torch.Tensor | None,
+        known_nonnegative: bool = False,
+    ) -> bool:
+        """:meth:`apply`, with ``known_nonnegative`` as in :meth:`_prepare`."""
+        updated = self._prepare(potentiation, depression, known_nonnegative=known_nonnegative)
         if updated is None:
             self.clear()
             return False
@@ -720,12 +729,7 @@ class Accumulator:
         if pending is None:
             self.clear()
             return False
-        updated = self._prepare(*pending, known_nonnegative=self._pending_nonnegative())
-        if updated is None:
-            self.clear()
-            return False
-        self._commit(updated)
-        return True
+        return self._apply(*pending, known_nonnegative=self._pending_nonnegative())
 
     def _pending_nonnegative(self) -> bool:
         """Whether every pending term was declared non-negative at :meth:`accumulate`.
