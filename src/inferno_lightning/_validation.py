@@ -260,7 +260,7 @@ def check_input(
 
     Raises:
         TypeError: ``tensor`` is not a tensor.
-        ValueError: wrong shape, wrong batch size, or non-finite values.
+        ValueError: wrong shape, an empty batch, wrong batch size, or non-finite values.
     """
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(
@@ -270,6 +270,11 @@ def check_input(
         raise ValueError(
             f"{name} must have shape (batch, {_dims(shape)}), got {tuple(tensor.shape)}"
         )
+    if tensor.shape[0] == 0:
+        raise ValueError(
+            f"{name} has an empty batch (shape {tuple(tensor.shape)}): a batch needs at least one "
+            "sample"
+        )
     if batch_size is not None and tensor.shape[0] != batch_size:
         raise ValueError(
             f"{name} has batch size {tensor.shape[0]} but the current state was built for "
@@ -278,6 +283,31 @@ def check_input(
     if finite:
         check_finite(name, tensor)
     return int(tensor.shape[0])
+
+
+def check_like(name: str, tensor: torch.Tensor, like: torch.Tensor, what: str) -> None:
+    """Require ``tensor`` on the device of ``like`` and, when floating-point, in its dtype.
+
+    Args:
+        name: argument name used in the error message.
+        tensor: the input.
+        like: the tensor it is combined with (e.g. a connection's weight).
+        what: what ``like`` is, for the message (e.g. ``"the connection's weight"``).
+
+    Raises:
+        ValueError: another device.
+        TypeError: another floating-point dtype (integer and boolean inputs,
+            e.g. spikes, are converted where they are used).
+    """
+    if tensor.device != like.device:
+        raise ValueError(
+            f"{name} is on {tensor.device} but {what} is on {like.device}; move one with .to()"
+        )
+    if tensor.is_floating_point() and tensor.dtype != like.dtype:
+        raise TypeError(
+            f"{name} has dtype {tensor.dtype} but {what} has dtype {like.dtype}: cast the input "
+            f"(.to({like.dtype})) or the module (.to({tensor.dtype}))"
+        )
 
 
 def _dims(shape: tuple[int, ...]) -> str:

@@ -42,6 +42,7 @@ from typing_extensions import override
 from . import data as _data  # noqa: F401
 from . import models as _models  # noqa: F401
 from . import strategies as _strategies  # noqa: F401
+from .checkpoint_io import read_checkpoint
 
 __all__ = ["InfernoLightningCLI", "check_checkpoint_model", "cli", "main", "wandb_configured"]
 
@@ -203,9 +204,10 @@ def check_checkpoint_model(path: str | os.PathLike[str], class_path: str) -> Non
         class_path: the configured model's class path.
 
     Raises:
+        CheckpointError: the file is empty, truncated or not a checkpoint.
         ValueError: the checkpoint names another model class, naming both.
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path, map_location="cpu", weights_only=True)
     hyper_parameters = checkpoint.get("hyper_parameters") or {}
     written = checkpoint.get("inferno_lightning_model") or hyper_parameters.get("_class_path")
     if not written or not class_path or _resolve(written) is _resolve(class_path):

@@ -15,16 +15,20 @@ overrides: :meth:`configure_network`, :meth:`configure_rules`,
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from typing_extensions import override
 
 from . import strategies as _strategies  # noqa: F401  (registers the ddp_local strategies)
-from ._validation import check_choice, positive
+from ._validation import check_choice, check_like, positive
+from .checkpoint_io import AtomicCheckpointIO, check_checkpoint_file
+from .learn import Updater
 from .neural.base import StatefulModule
 from .observe import MonitorPool
 
@@ -59,6 +63,67 @@ def _unpassable_init_arguments(module: nn.Module) -> list[str]:
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _reference_tensor(module: nn.Module) -> torch.Tensor | None:
+    """The first floating-point parameter (else buffer) of ``module``: its dtype and device."""
+    for tensor in module.parameters():
+        if tensor.is_floating_point():
+            return tensor
+    for tensor in module.buffers():
+        if tensor is not None and tensor.is_floating_point():
+            return tensor
+    return None
+
+
+class _Snapshot:
+    """What a training batch may change persistently, saved so that a failed batch is undone.
+
+    Persistent buffers (adaptive thresholds, label statistics), the parameters
+    when something may write them during the time loop (step hooks, e.g.
+    ``LocalLearning(apply_every="step")``), and the running sums of every
+    Accumulator: those empty before the batch are cleared, the others get
+    their saved sums back. Per-sample state is not saved: the next batch
+    resets it anyway.
+    """
+
+    def __init__(self, root: nn.Module, parameters: bool) -> None:
+        self.tensors: list[tuple[nn.Module, str, torch.Tensor, torch.Tensor]] = []
+        self.accumulators: list[tuple[Any, dict[str, Any] | None]] = []
+        with torch.no_grad():
+            for module in root.modules():
+                skip = module._non_persistent_buffers_set
+                for name, buffer in module._buffers.items():
+                    if buffer is not None and name not in skip:
+                        self.tensors.append((module, name, buffer, buffer.clone()))
+                if parameters:
+                    for name, param in module._parameters.items():
+                        if param is not None:
+                            self.tensors.append((module, name, param, param.detach().clone()))
+                if isinstance(module, Updater):
+                    for accumulator in module.accumulators.values():
+                        state = None
+                        if accumulator.steps > 0:
+                            state = accumulator.state_dict()
+                            state["sums"] = [
+                                None if t is None else t.clone() for t in state["sums"]
+                            ]
+                            state["history"] = [[t.clone() for t in h] for h in state["history"]]
+                        self.accumulators.append((accumulator, state))
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for module, name, original, saved in self.tensors:
+                current = module._parameters.get(name, module._buffers.get(name))
+                if current is original and current.shape == saved.shape:
+                    original.copy_(saved)
+                else:
+                    setattr(module, name, saved)
+        for accumulator, state in self.accumulators:
+            if state is None:
+                accumulator.clear()
+            else:
+                accumulator.load_state_dict(state)
 
 
 def _counted(output: torch.Tensor) -> torch.Tensor:
@@ -312,10 +377,55 @@ class SpikingModule(pl.LightningModule):
             sum over time, ``(batch, ...)``.
         """
         check_choice("reduce", reduce, ("stack", "sum"))
+        self.check_batch(inputs)
+        if not self.training:
+            return self._simulate(inputs, reduce)
+        # A failed training batch leaves nothing persistent changed (DESIGN.md invariant 6).
+        saved = _Snapshot(self, parameters=bool(self._step_hooks))
+        try:
+            return self._simulate(inputs, reduce)
+        except BaseException:
+            saved.restore()
+            raise
+
+    def check_batch(self, inputs: torch.Tensor) -> None:
+        """Check a time-major batch before anything steps; one host synchronisation at most.
+
+        Args:
+            inputs: ``(T, batch, ...)``, as :meth:`simulate` takes it.
+
+        Raises:
+            TypeError: not a tensor, or floating-point values in another
+                dtype than the model's parameters.
+            ValueError: fewer than two dimensions, no time step, an empty
+                batch, another device than the model's, or a NaN or infinite
+                value (the error names the first time step and sample holding one).
+        """
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
         if inputs.dim() < 2 or inputs.shape[0] == 0:
             raise ValueError(
                 f"inputs must be time-major (T, batch, ...) with T >= 1, got shape {tuple(inputs.shape)}"
             )
+        if inputs.shape[1] == 0:
+            raise ValueError(
+                f"inputs has an empty batch: shape {tuple(inputs.shape)} is (T, batch, ...) with "
+                "batch 0; a batch needs at least one sample"
+            )
+        like = _reference_tensor(self)
+        if like is not None:
+            check_like("inputs", inputs, like, f"the {type(self).__name__}'s parameters")
+        if inputs.is_floating_point() and not bool(torch.isfinite(inputs.sum())):
+            bad = ~torch.isfinite(inputs.reshape(inputs.shape[0], inputs.shape[1], -1)).all(-1)
+            if bool(bad.any()):
+                step, sample = (int(i) for i in bad.nonzero()[0])
+                raise ValueError(
+                    f"inputs must be finite: time step {step} of {inputs.shape[0]} holds NaN or "
+                    f"inf (sample {sample} of the batch, {int(bad.sum())} (step, sample) pairs in "
+                    "all); nothing was simulated"
+                )
+
+    def _simulate(self, inputs: torch.Tensor, reduce: str) -> torch.Tensor:
         self.reset_state()
         learning = self.learning
         hooks = self._step_hooks if self.training else ()
@@ -439,6 +549,35 @@ class SpikingModule(pl.LightningModule):
             )
 
     # -------------------------------------------------------------- checkpoints
+    @override
+    def setup(self, stage: str) -> None:
+        """Read and write checkpoints through :class:`~inferno_lightning.checkpoint_io.AtomicCheckpointIO`.
+
+        Where the Trainer has Lightning's default ``TorchCheckpointIO``, it is
+        replaced by the atomic one (the same files, written so that a kill
+        never leaves a partial one), so ``Trainer.fit(ckpt_path=...)`` on an
+        empty or truncated file raises a
+        :class:`~inferno_lightning.checkpoint_io.CheckpointError` naming it
+        before anything is restored. A checkpoint IO of the user's is kept.
+        """
+        strategy = self.trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:
+            strategy.checkpoint_io = AtomicCheckpointIO()
+
+    @classmethod
+    @override
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``, refusing an empty or truncated file first.
+
+        Raises:
+            CheckpointError: ``checkpoint_path`` is empty, truncated or not a checkpoint.
+        """
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            check_checkpoint_file(checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["inferno_lightning_model"] = _class_path(type(self))

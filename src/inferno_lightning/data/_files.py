@@ -9,8 +9,12 @@ exact files or folders expected, the root searched and how to get them.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ __all__ = [
     "atomic_save",
     "atomic_write_text",
     "default_data_root",
+    "remove_stale_temporaries",
     "resolve_data_root",
 ]
 
@@ -112,6 +117,8 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     disk, then renamed over ``path`` (``os.replace``, atomic on POSIX and
     Windows), so a reader never sees a half-written file, even when the writer
     is killed mid-write; concurrent writers of the same content are harmless.
+    Temporaries that killed writers left beside ``path`` are removed first
+    (:func:`remove_stale_temporaries`).
 
     Args:
         obj: anything ``torch.save`` accepts.
@@ -130,10 +137,78 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
+#: Temporaries of other hosts (a shared file system) and of older versions (no writer recorded)
+#: count as abandoned after this many seconds.
+STALE_AFTER_S = 24 * 3600.0
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>``: who writes a temporary file, so that a later writer can tell it is dead."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries that killed writers of ``path`` left beside it.
+
+    A writer killed between creating its temporary ``.<name>.<host>-<pid>.*.tmp``
+    and renaming it leaves the file behind. One is stale when its writer ran on
+    this host and is no longer alive; those of other hosts, and those with no
+    writer in their name, when older than :data:`STALE_AFTER_S`. The live
+    writers' temporaries are never touched.
+
+    Args:
+        path: the destination whose folder is cleaned.
+
+    Returns:
+        the files removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    host = _writer_tag().rsplit("-", 1)[0]
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(?P<host>\w+)-(?P<pid>\d+)\.)?.*\.tmp$")
+    removed = []
+    now = time.time()
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.match(candidate.name)
+        if match is None:
+            continue
+        if match["pid"] is not None and match["host"] == host:
+            stale = not _alive(int(match["pid"]))
+        else:
+            try:
+                stale = now - candidate.stat().st_mtime > STALE_AFTER_S
+            except OSError:
+                continue
+        if stale:
+            try:
+                candidate.unlink()
+            except OSError:
+                continue
+            removed.append(candidate)
+    return removed
+
+
 def _replace_atomically(path: Path, write: Callable[[Any], Any], binary: bool) -> None:
     # Write beside the destination, flush to disk, then rename over it (atomic on POSIX and Windows).
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(
             handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})

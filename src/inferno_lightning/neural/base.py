@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _nn_module
 
-from .._validation import as_float, as_shape, check_input, positive
+from .._validation import as_float, as_shape, check_input, check_like, positive
 
 __all__ = ["StatefulModule", "Neuron", "Synapse", "Connection", "Correlation"]
 
@@ -381,6 +381,21 @@ class Connection(nn.Module, ABC):
     @abstractmethod
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Advance the synapse one step and map its current to the output."""
+
+    def check_placement(self, *inputs: torch.Tensor | None, name: str = "inputs") -> None:
+        """Require every tensor input on the weight's device and, if floating, in its dtype.
+
+        Runs before the synapse steps, so a batch of another dtype or device
+        never creates per-sample state (which would then refuse valid input).
+
+        Raises:
+            ValueError: an input on another device.
+            TypeError: a floating-point input of another dtype than the weight.
+        """
+        weight = self.weight
+        for value in inputs:
+            if isinstance(value, torch.Tensor):
+                check_like(name, value, weight, f"the {type(self).__name__}'s weight")
 
     def reset(self) -> None:
         """Drop per-sample state (the synapse's)."""

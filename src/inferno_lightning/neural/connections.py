@@ -585,6 +585,7 @@ class LinearDense(_DenseLike):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, *in_shape)``); return current (nA)."""
+        self.check_placement(*inputs)
         return self._map(self.synapse(*inputs), self.weight)
 
     def correlate(
@@ -657,6 +658,7 @@ class LinearLateral(_DenseLike):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
         # The synapse checks the inputs first: on bad input not even the diagonal is touched.
+        self.check_placement(*inputs)
         current = self.synapse(*inputs)
         self.zero_self_weights()
         return self._map(current, self.weight)
@@ -728,6 +730,7 @@ class LinearDirect(_WeightedConnection):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
+        self.check_placement(*inputs)
         current = self.synapse(*inputs)
         if self.delay is not None:
             current = self._delayed_read(self.synapse.current_at)
@@ -967,6 +970,7 @@ class Conv2d(_WeightedConnection):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, C, H, W)``); return current (nA)."""
+        self.check_placement(*inputs)
         current = self.synapse(*inputs)
         if self.delay is None:
             return self._conv(current, self.weight)

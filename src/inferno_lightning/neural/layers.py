@@ -287,12 +287,13 @@ class Layer(nn.Module):
             neuron group name -> spikes ``(batch, *shape)``.
 
         Raises:
-            TypeError: ``inputs`` is neither a mapping nor a tensor, or an input
-                is not a tensor.
+            TypeError: ``inputs`` is neither a mapping nor a tensor, an input
+                is not a tensor, or a floating-point input has another dtype
+                than its connection's weight.
             ValueError: an input is missing, names an unknown connection, has
                 the wrong shape, a batch size other than the other inputs' or
-                the live state's, or (where the connection's synapse checks
-                its inputs) NaN or inf. Every input is checked before any
+                the live state's, another device than its connection's weight,
+                or (where the connection's synapse checks its inputs) NaN or inf. Every input is checked before any
                 connection or neuron group steps, so on an error no state
                 changes.
         """
@@ -329,7 +330,7 @@ class Layer(nn.Module):
     def _check_inputs(self, inputs: Mapping[str, torch.Tensor]) -> None:
         """Check every input before anything steps (one connection's check would come too late).
 
-        Shapes and batch sizes always (host-side, no device synchronisation);
+        Shapes, batch sizes, devices and dtypes always (host-side, no device synchronisation);
         NaN and inf only for several connections whose synapses check their
         inputs (one synchronisation for all of them): with one connection its
         synapse's own check already runs before any state changes.
@@ -344,6 +345,7 @@ class Layer(nn.Module):
             size = check_input(
                 name, value, tuple(connection.input_shape), connection.synapse.batch_size, False
             )
+            connection.check_placement(value, name=name)
             if batch is None:
                 batch, first = size, name
             elif size != batch:
