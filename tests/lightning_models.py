@@ -112,6 +112,8 @@ class NoisySTDPNet(STDPNet):
 class MixedNet(SpikingModule):
     """A local-STDP hidden layer and a surrogate-gradient readout trained by SGD, in one model.
 
+    Nothing marks the hidden weight as trained by its rule only: LocalLearning does.
+
     The loss is the cross-entropy of the readout's spike counts against the labels.
     """
 
@@ -123,7 +125,6 @@ class MixedNet(SpikingModule):
         generator = torch.Generator().manual_seed(7)
         hidden = LinearDense(hp.n_in, hp.n_hidden, synapse=DeltaCurrent(hp.n_in, 1.0),
                              weight_init=torch.rand(hp.n_hidden, hp.n_in, generator=generator) * 12)  # fmt: skip
-        hidden.weight.requires_grad_(False)  # trained by STDP only
         readout = LinearDense(hp.n_hidden, hp.n_out, synapse=DeltaCurrent(hp.n_hidden, 1.0),
                               weight_init=torch.rand(hp.n_out, hp.n_hidden, generator=generator) * 10)  # fmt: skip
         self.hidden = Serial(hidden, LIF(hp.n_hidden, 1.0, thresh_v=-55.0, time_constant=10.0))
@@ -144,7 +145,9 @@ class MixedNet(SpikingModule):
         return torch.nn.functional.cross_entropy(outputs.sum(0), targets)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD([self.readout.connection.weight], lr=self.hparams.lr)
+        # Every parameter, as a new user writes it: LocalLearning takes the STDP-trained hidden
+        # weight out of gradient training (before the fix, DDP then failed on an unused parameter).
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
 
 class SaveRankState(pl_callbacks.Callback):

@@ -17,8 +17,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from inferno_lightning import LocalLearning, LocalLearningDDPStrategy
+from inferno_lightning.data import EpochShuffleSampler
 
-from .lightning_models import MixedNet, RankInterleaved, SaveRankState, SpikeTrains, STDPNet
+from .lightning_models import MixedNet, SaveRankState, SpikeTrains, STDPNet
 
 pytestmark = pytest.mark.slow
 
@@ -64,15 +65,20 @@ def test_two_ranks_equal_one_process_with_double_batch(tmp_path: Path) -> None:
     initial = model.layer.connection.weight.detach().clone()
     data = SpikeTrains(size=16)
 
+    # Shuffled, two epochs (two orders), Lightning's distributed sampler setting left on: the
+    # project's sampler hands each rank its slice of the one-process global batch.
     with pytest.warns(UserWarning, match="no optimizer"):
-        pl.Trainer(devices=1, callbacks=[LocalLearning()], **options(tmp_path / "one")).fit(
-            reference, DataLoader(data, batch_size=8)
-        )
+        pl.Trainer(devices=1, callbacks=[LocalLearning()],
+                   **options(tmp_path / "one", max_epochs=2, use_distributed_sampler=True)).fit(
+            reference, DataLoader(data, batch_size=8, sampler=EpochShuffleSampler(16, seed=3))
+        )  # fmt: skip
 
     pl.Trainer(
         devices=2, strategy=spawn_strategy(),
-        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))], **options(tmp_path / "two"),
-    ).fit(model, DataLoader(data, batch_size=4, sampler=RankInterleaved(16)))  # fmt: skip
+        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))],
+        **options(tmp_path / "two", max_epochs=2, use_distributed_sampler=True),
+    ).fit(model, DataLoader(data, batch_size=4,
+                            sampler=EpochShuffleSampler(16, seed=3, batch_size=4)))  # fmt: skip
 
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")
@@ -88,26 +94,34 @@ def test_two_ranks_equal_one_process_with_double_batch(tmp_path: Path) -> None:
     torch.testing.assert_close(
         rank0[theta_key], reference.layer.neuron.adaptation, rtol=0, atol=1e-5
     )
-    # Per-sample state stays on its rank: the DistributedSampler gives rank r the samples
-    # r, r + 2, ... of each global batch; their last voltages match the reference's rows.
+    # Per-sample state stays on its rank: the sampler gives rank r the r-th half of each global
+    # batch; their last voltages match the reference's rows.
     voltage = "layer.neurons.neuron.voltage"
     reference_voltage = reference.layer.neuron.voltage
-    torch.testing.assert_close(rank0[voltage], reference_voltage[0::2], rtol=0, atol=1e-4)
-    torch.testing.assert_close(rank1[voltage], reference_voltage[1::2], rtol=0, atol=1e-4)
+    torch.testing.assert_close(rank0[voltage], reference_voltage[:4], rtol=0, atol=1e-4)
+    torch.testing.assert_close(rank1[voltage], reference_voltage[4:], rtol=0, atol=1e-4)
     assert not torch.equal(rank0[voltage], rank1[voltage])
 
 
 def test_gradient_and_local_learning_under_ddp_equal_one_process(tmp_path: Path) -> None:
+    # The STDP-trained hidden weight requires a gradient and sits in the optimizer, as a user
+    # writes it; before the fix DDP raised "parameters that were not used in producing the loss".
     model = MixedNet()
+    assert model.hidden.connection.weight.requires_grad
     reference = copy.deepcopy(model)
     data = SpikeTrains(size=8)
-    pl.Trainer(devices=1, callbacks=[LocalLearning()], **options(tmp_path / "one")).fit(
-        reference, DataLoader(data, batch_size=4)
-    )
+    pl.Trainer(devices=1, callbacks=[LocalLearning()],
+               **options(tmp_path / "one", use_distributed_sampler=True)).fit(
+        reference, DataLoader(data, batch_size=4, sampler=EpochShuffleSampler(8, seed=1))
+    )  # fmt: skip
+    assert not reference.hidden.connection.weight.requires_grad
+    assert reference.readout.connection.weight.requires_grad
     pl.Trainer(
         devices=2, strategy=spawn_strategy(),
-        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))], **options(tmp_path / "two"),
-    ).fit(model, DataLoader(data, batch_size=2, sampler=RankInterleaved(8)))  # fmt: skip
+        callbacks=[LocalLearning(), SaveRankState(str(tmp_path))],
+        **options(tmp_path / "two", use_distributed_sampler=True),
+    ).fit(model, DataLoader(data, batch_size=2,
+                            sampler=EpochShuffleSampler(8, seed=1, batch_size=2)))  # fmt: skip
 
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")

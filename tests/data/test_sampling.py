@@ -108,3 +108,58 @@ def test_a_fit_resumed_mid_epoch_sees_the_remaining_samples(tmp_path, stop: int)
         second, datamodule=DigitsDataModule(batch_size=64), ckpt_path=tmp_path / "last.ckpt"
     )
     assert first.seen + second.seen == straight.seen
+
+
+@pytest.mark.parametrize(("size", "world", "batch"), [(24, 2, 3), (16, 4, 2), (10, 3, 2), (7, 2, 4)])
+def test_ranks_read_the_slices_of_the_one_process_global_batches(size, world, batch) -> None:
+    """N ranks at batch b take, batch by batch, exactly the samples one process at batch N b takes."""
+    one = EpochShuffleSampler(size, seed=2)
+    one.set_epoch(3)
+    order = one.order(3).tolist()
+    ranks = []
+    for rank in range(world):
+        sampler = EpochShuffleSampler(size, seed=2, batch_size=batch, num_replicas=world, rank=rank)
+        sampler.set_epoch(3)
+        ranks.append(list(sampler))
+        assert len(sampler) == len(ranks[-1])
+    assert len({len(r) for r in ranks}) == 1  # every rank takes the same number of steps
+    width = world * batch
+    for start in range(0, size - size % width, width):
+        step = start // width
+        for rank in range(world):
+            mine = ranks[rank][step * batch : (step + 1) * batch]
+            assert mine == order[start + rank * batch : start + (rank + 1) * batch]
+    tail = order[size - size % width :]
+    if tail:  # the last, short global batch: cut into equal slices, padded from the start
+        share = -(-len(tail) // world)
+        served = [r[len(r) - share :] for r in ranks]
+        assert sum(served, [])[: len(tail)] == tail
+        assert sum(served, [])[len(tail) :] == order[: share * world - len(tail)]
+
+
+def test_the_data_modules_loader_splits_over_the_trainers_ranks() -> None:
+    from types import SimpleNamespace
+
+    from inferno_lightning.data._sampling import make_loader
+
+    dataset = TensorDataset(torch.arange(20))
+    loaders = []
+    for rank in range(2):
+        module = SimpleNamespace(
+            batch_size=5, num_workers=0, seed=1,
+            trainer=SimpleNamespace(world_size=2, global_rank=rank, fit_loop=None),
+        )  # fmt: skip
+        loaders.append(make_loader(module, dataset, shuffle=True, stage="fit"))
+    order = EpochShuffleSampler(20, seed=1).order(0).tolist()
+    batches = [[b[0].tolist() for b in loader] for loader in loaders]
+    assert batches[0] == [order[0:5], order[10:15]]
+    assert batches[1] == [order[5:10], order[15:20]]
+
+
+def test_distributed_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        EpochShuffleSampler(4, batch_size=0)
+    with pytest.raises(ValueError, match="num_replicas"):
+        EpochShuffleSampler(4, num_replicas=0)
+    with pytest.raises(ValueError, match="rank"):
+        EpochShuffleSampler(4, num_replicas=2, rank=2)
