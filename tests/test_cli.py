@@ -67,8 +67,9 @@ def test_fit_then_test_reports_metrics_logs_and_checkpoints(
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
     assert checkpoint["hyper_parameters"]["n_neurons"] == 16
     assert checkpoint["global_step"] == 2
-    # The configuration is saved beside the logs.
-    assert (tmp_path / "logs" / "digits_diehl_cook" / "config.yaml").is_file()
+    # The configuration is saved in the run's own folder, and the report says where.
+    assert f"config: {run_dir / 'config.yaml'}" in out
+    assert (run_dir / "config.yaml").is_file()
 
 
 def test_resume_from_last_checkpoint_continues_the_fit(tmp_path: Path) -> None:
@@ -129,16 +130,12 @@ def test_bad_model_value_is_an_error_naming_the_argument() -> None:
 
 
 def test_main_returns_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    argv = [
-        "inferno-lightning",
-        "validate",
-        "--config",
-        DIGITS,
-        *SMALL,
-        "--trainer.logger",
-        "false",
-    ]
+    argv = ["inferno-lightning", "fit", "--config", DIGITS, *SMALL, "--trainer.max_epochs", "1",
+            "--trainer.logger", "false", "--test_after_fit", "false"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
+    assert main() is None
+    argv[1] = "validate"
+    monkeypatch.setattr(sys, "argv", [*argv, "--ckpt_path", "last"])
     assert main() is None
 
 

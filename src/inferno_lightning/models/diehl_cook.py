@@ -555,8 +555,46 @@ class DiehlCook2015(SpikingModule):
         # Assign labels from the latest epoch's responses.
         self.labelling.reset()
 
+    @property
+    def has_assignments(self) -> bool:
+        """Whether the neurons have labels to vote with: responses recorded in training, or assignments set.
+
+        False for a freshly built model, that has seen no training batch and
+        loaded no checkpoint: its accuracy would be that of no vote at all.
+        """
+        return bool(self.labelling.class_count.sum() > 0) or bool(
+            self.test_accuracy.has_assignments and (self.test_accuracy.assignments >= 0).any()
+        )
+
+    def check_assignments(self) -> None:
+        """Refuse to evaluate a model whose neurons have no labels (an untrained model).
+
+        Raises:
+            RuntimeError: :attr:`has_assignments` is false; the message says to
+                pass a trained checkpoint (``--ckpt_path`` on the command line).
+        """
+        if not self.has_assignments:
+            raise RuntimeError(
+                f"{type(self).__name__} has no assignments: its neurons have no labels (it has "
+                "seen no training batch and loaded no checkpoint), so its accuracy would be "
+                "meaningless. Evaluate a trained model: on the command line pass --ckpt_path "
+                "last (or a checkpoint file), in Python fit first or pass ckpt_path= to "
+                "trainer.validate/test/predict"
+            )
+
+    def _evaluating_alone(self) -> bool:
+        # validate/test/predict on their own; the validation inside fit (and its sanity check)
+        # may run before anything is learned and then reports no vote (accuracy 0).
+        if self._trainer is None:
+            return False
+        return str(getattr(self.trainer.state.fn, "value", "")) in ("validate", "test", "predict")
+
     def _refresh_assignments(self) -> None:
-        """Assign labels from the response table, if any rank has one; else keep the saved ones."""
+        """Assign labels from the response table, if any rank has one; else keep the saved ones.
+
+        Raises:
+            RuntimeError: evaluating (not fitting) a model without assignments.
+        """
         # The same decision on every rank: compute() sums the table over ranks (a collective).
         if self._shared_any(bool(self.labelling.class_count.sum() > 0)):
             with warnings.catch_warnings():
@@ -565,6 +603,8 @@ class DiehlCook2015(SpikingModule):
                 assignments = self.labelling.compute()
             self.val_accuracy.set_assignments(assignments)
             self.test_accuracy.set_assignments(assignments)
+        elif self._evaluating_alone() and not self._shared_any(self.has_assignments):
+            self.check_assignments()
         for metric in (self.val_accuracy, self.test_accuracy):
             if not metric.has_assignments:
                 # Nothing learned yet (e.g. the sanity check): no neuron votes, accuracy 0.
@@ -577,6 +617,10 @@ class DiehlCook2015(SpikingModule):
 
     @override
     def on_test_epoch_start(self) -> None:
+        self._refresh_assignments()
+
+    @override
+    def on_predict_epoch_start(self) -> None:
         self._refresh_assignments()
 
     @override
