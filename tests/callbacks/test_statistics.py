@@ -173,6 +173,44 @@ def test_scalars_equal_a_hand_computation(tmp_path: Path) -> None:
         assert not any("adaptation" in key for key in logged)
 
 
+class RepresentingNet(FixedNet):
+    """FixedNet that presents each batch, then presents it again with the input silenced.
+
+    Like DiehlCook2015's boosted re-presentations: a second simulation in the
+    same training batch that is not the presentation every sample received.
+    """
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        inputs, _ = self.unpack_batch(batch)
+        self.first_counts = self.simulate(inputs, reduce="sum")
+        self.simulate(torch.zeros_like(inputs), reduce="sum")
+        return None
+
+
+def test_statistics_describe_the_first_presentation_not_a_re_presentation(
+    tmp_path: Path,
+) -> None:
+    steps, batch = 10, 4
+    generator = torch.Generator().manual_seed(5)
+    spikes = (torch.rand(batch, steps, 5, generator=generator) < 0.4).float()
+    spikes[..., 4] = 1.0
+    data = TensorDataset(spikes, torch.zeros(batch, dtype=torch.long))
+    model = RepresentingNet()
+    logger = RecordingLogger()
+    fit(tmp_path, model, DataLoader(data, batch_size=batch), logger=logger,
+        callbacks=[SpikeStatistics(log_every_n_steps=1, plot_every_n_steps=100)])  # fmt: skip
+    ((_, logged),) = logger.calls
+    counts = model.first_counts.double()  # (batch, 3) of the first presentation
+    assert float(counts.sum()) > 0
+    assert logged[NEURON + "firing_rate_hz"] == pytest.approx(
+        1000.0 * float(counts.sum()) / (batch * 3 * steps * 1.0), rel=1e-12
+    )
+    # Neuron 1 reads nothing; neurons 0 and 2 fire in the first presentation (the silent
+    # re-presentation would make all three silent).
+    assert logged[NEURON + "silent_fraction"] == pytest.approx(1 / 3)
+    assert logged[NEURON + "saturated_fraction"] == pytest.approx(1 / 3)
+
+
 def test_maximum_rate_follows_the_refractory_countdown() -> None:
     # A neuron fires again at the first step its refractory time has counted down to zero.
     assert firing_period(0.0, 1.0).item() == 1

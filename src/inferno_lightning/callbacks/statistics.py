@@ -27,14 +27,80 @@ from typing_extensions import override
 from .._validation import as_float, nonnegative, positive
 from ..functional.spikes import REFRAC_TOLERANCE
 from ..neural import Connection, Conv2d, LinearDense, Neuron
-from ..observe import OUTPUT, EventCountReducer, Monitor, MonitorPool, Reducer
+from ..observe import OUTPUT, Monitor, MonitorPool, Reducer
 from ..plotting import raster_image, receptive_field_grid, tile_shape
 from .local_learning import LocalLearning
 
 __all__ = ["SpikeStatistics", "firing_period"]
 
 
-class _MomentReducer(Reducer):
+class _FirstSimulation(Reducer):
+    """A reducer that keeps the observations of the first simulation after :meth:`restart`.
+
+    A model may run several simulations in one training batch:
+    :class:`~inferno_lightning.models.DiehlCook2015` presents the samples that
+    made too few spikes again, at a higher rate and with the other samples'
+    input silenced. A :class:`~inferno_lightning.SpikingModule` resets its
+    monitors at the start of each simulation; once this reducer holds
+    observations, such a reset freezes them instead, and later observations
+    are ignored, until the callback calls :meth:`restart` for the next logged
+    batch. The statistics so describe the training presentation every sample
+    received, not the last re-presentation of a few.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frozen = False
+
+    def _holds_data(self) -> bool:
+        return False  # subclasses: whether an observation is recorded
+
+    def restart(self) -> None:
+        """Forget everything, frozen or not: the next observation starts a new record."""
+        self._frozen = False
+        self._clear()
+
+    def _clear(self) -> None:
+        super().reset()
+
+    def reset(self) -> None:
+        if self._holds_data():
+            self._frozen = True
+        else:
+            self._clear()
+
+
+class _CountReducer(_FirstSimulation):
+    """Spikes (nonzero observations) of each sample and neuron in the first simulation.
+
+    ``peek()`` returns the counts ``(batch, *shape)`` in the default float dtype.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_state("count")
+
+    def _holds_data(self) -> bool:
+        return getattr(self, "count", None) is not None
+
+    def forward(self, value: torch.Tensor) -> None:
+        if self._frozen:
+            return
+        value = value.detach()
+        if self.count is None:
+            self.count = torch.zeros(
+                value.shape, dtype=torch.get_default_dtype(), device=value.device
+            )
+        else:
+            self._check_shape(self.count, value)
+        self.count.add_(value != 0)
+
+    def peek(self) -> torch.Tensor | None:
+        """Spike counts, ``(batch, *shape)``."""
+        return self.count
+
+
+class _MomentReducer(_FirstSimulation):
     r"""Running sum and sum of squares of the observations, and the number of steps.
 
     ``peek()`` returns the sum :math:`\sum_t v_t`, ``(batch, *shape)``;
@@ -54,6 +120,8 @@ class _MomentReducer(Reducer):
         return self._steps
 
     def forward(self, value: torch.Tensor) -> None:
+        if self._frozen:
+            return
         value = value.detach()
         total = self.total
         if total is None:
@@ -70,16 +138,16 @@ class _MomentReducer(Reducer):
         """The sum of the observations, ``(batch, *shape)``."""
         return self.total
 
-    def reset(self) -> None:
-        super().reset()
+    def _clear(self) -> None:
+        super()._clear()
         self._steps = 0
 
 
-class _SampleRasterReducer(Reducer):
-    """The spikes of one sample at every step since the last reset.
+class _SampleRasterReducer(_FirstSimulation):
+    """The spikes of one sample at every step of the first simulation.
 
     ``peek()`` returns ``(steps, *shape)`` booleans. Memory grows by one
-    boolean per neuron per step until the next reset (one simulation).
+    boolean per neuron per step of one simulation.
     """
 
     def __init__(self, sample: int = 0) -> None:
@@ -91,15 +159,20 @@ class _SampleRasterReducer(Reducer):
     def config(self) -> dict[str, Any]:
         return {"sample": self._sample}
 
+    def _holds_data(self) -> bool:
+        return bool(getattr(self, "_steps", None))
+
     def forward(self, value: torch.Tensor) -> None:
+        if self._frozen:
+            return
         self._steps.append(value.detach()[self._sample] != 0)
 
     def peek(self) -> torch.Tensor | None:
         """The recorded spikes, ``(steps, *shape)`` booleans, ``None`` before the first step."""
         return torch.stack(self._steps) if self._steps else None
 
-    def reset(self) -> None:
-        super().reset()
+    def _clear(self) -> None:
+        super()._clear()
         self._steps = []
 
 
@@ -177,8 +250,17 @@ class SpikeStatistics(Callback):
     LightningModule, or those named in ``modules``, each under its module
     path (``layer.neurons.neuron``). Keys are ``f"{prefix}{path}/{name}"``.
 
+    **Which simulation.** Neuron statistics and rasters describe the
+    batch's *first* simulation: the training presentation every sample
+    received. A model that presents some samples again within the batch
+    (:class:`~inferno_lightning.models.DiehlCook2015` repeats the samples
+    that made fewer than ``min_spikes`` spikes, at a higher rate, with the
+    other samples silenced) is not described by its re-presentations; with
+    ``max_boosts=0`` there are none, and the statistics are those of the
+    model's own spike counts.
+
     **Scalars**, every ``log_every_n_steps`` training batches (the batch's
-    last simulation; :math:`B` samples, :math:`N` neurons, :math:`T` steps
+    first simulation; :math:`B` samples, :math:`N` neurons, :math:`T` steps
     of :math:`\Delta t` ms, :math:`c_n` the spikes of neuron :math:`n` summed
     over the batch):
 
@@ -497,7 +579,7 @@ class SpikeStatistics(Callback):
         zero = trainer.is_global_zero
         assert self._pool is not None
         for group in self._groups:
-            group.monitors["counts"] = self._attach(group.neuron, OUTPUT, EventCountReducer())
+            group.monitors["counts"] = self._attach(group.neuron, OUTPUT, _CountReducer())
             group.monitors["voltage"] = self._attach(group.neuron, "voltage", _MomentReducer())
             if plots and self.raster and zero:
                 group.monitors["raster"] = self._attach(
@@ -522,7 +604,9 @@ class SpikeStatistics(Callback):
         monitor = self._pool.get_or_create(
             module, attribute, reducer, train_update=True, eval_update=False
         )
-        if self._pool.users(monitor) == 1:
+        if isinstance(monitor.reducer, _FirstSimulation):
+            monitor.reducer.restart()
+        elif self._pool.users(monitor) == 1:
             monitor.reset()
         return monitor
 
