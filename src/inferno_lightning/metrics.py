@@ -484,7 +484,11 @@ class LabelAssignmentAccuracy(Metric):
 
     (0 with no samples). A sample with no vote (:math:`\hat y = -1`) is never
     correct. The assignments are persistent buffers, saved in the module's
-    ``state_dict`` and so in checkpoints; :meth:`reset` keeps them.
+    ``state_dict`` and so in checkpoints; :meth:`reset` keeps them. A
+    confusion state counts the samples by true and predicted class
+    (:meth:`confusion_matrix`); :meth:`compute` keeps its value, summed over
+    ranks, in :attr:`computed_confusion` (which :meth:`reset` keeps), for
+    :class:`~inferno_lightning.callbacks.SpikeStatistics` to draw.
 
     Args:
         num_classes: number of classes :math:`C`.
@@ -522,6 +526,15 @@ class LabelAssignmentAccuracy(Metric):
         self.weighting = weighting
         self.add_state("correct", torch.zeros((), dtype=_SUM_DTYPE), dist_reduce_fx="sum")
         self.add_state("total", torch.zeros((), dtype=_SUM_DTYPE), dist_reduce_fx="sum")
+        # confusion[true, predicted]; the last column counts samples with no vote (-1).
+        self.add_state(
+            "confusion",
+            torch.zeros((self.num_classes, self.num_classes + 1), dtype=_SUM_DTYPE),
+            dist_reduce_fx="sum",
+        )
+        #: The confusion counts at the latest :meth:`compute` (summed over ranks), kept after
+        #: :meth:`reset`, so that a callback can draw the last epoch's confusion; ``None`` before.
+        self.computed_confusion: torch.Tensor | None = None
         self.register_buffer("assignments", torch.full(self.shape, -1, dtype=torch.long))
         self.register_buffer("proportions", torch.zeros(self.shape, dtype=_SUM_DTYPE))
         self.register_buffer("assigned", torch.tensor(False))
@@ -627,13 +640,32 @@ class LabelAssignmentAccuracy(Metric):
         batch = _check_counts("counts", counts, self.shape)
         _check_labels(labels, batch, self.num_classes)
         predictions = self._predict(counts)
-        self.correct += (predictions == labels.to(predictions.device)).sum().to(_SUM_DTYPE)
+        labels = labels.to(predictions.device, torch.long)
+        self.correct += (predictions == labels).sum().to(_SUM_DTYPE)
         self.total += batch
+        columns = self.num_classes + 1
+        predicted = torch.where(predictions < 0, self.num_classes, predictions)
+        cells = torch.bincount(labels * columns + predicted, minlength=self.num_classes * columns)
+        self.confusion += cells.reshape(self.num_classes, columns).to(self.confusion)
 
     @override
     def compute(self) -> torch.Tensor:
-        """Correct over all samples, summed over all ranks (0 with no samples)."""
+        """Correct over all samples, summed over all ranks (0 with no samples).
+
+        Also keeps the confusion counts in :attr:`computed_confusion`.
+        """
+        self.computed_confusion = self.confusion.detach().clone()
         return torch.where(self.total > 0, self.correct / self.total.clamp(min=1.0), 0.0)
+
+    def confusion_matrix(self) -> torch.Tensor:
+        """Counts of the samples since the last reset by true and predicted class, on this rank.
+
+        Returns:
+            ``(num_classes, num_classes + 1)``: ``[c, k]`` samples of class
+            ``c`` predicted as ``k``; the last column counts the samples with
+            no vote (``-1``). Rows sum to the samples of each class.
+        """
+        return self.confusion.detach().clone()
 
     def _predict(self, counts: torch.Tensor) -> torch.Tensor:
         proportions = self.proportions if self.weighting == "proportion" else None

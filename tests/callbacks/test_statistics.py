@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import os
 import warnings
 from datetime import timedelta
@@ -53,14 +52,17 @@ def _quiet():
         yield
 
 
-def fit(tmp_path: Path, model: pl.LightningModule, loader: DataLoader, **kwargs: Any) -> pl.Trainer:
+def fit(
+    tmp_path: Path, model: pl.LightningModule, loader: DataLoader | None, **kwargs: Any
+) -> pl.Trainer:
     options = dict(
         accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, default_root_dir=tmp_path, max_epochs=1,
     )  # fmt: skip
     options.update(kwargs)
+    datamodule = options.pop("datamodule", None)
     trainer = pl.Trainer(**options)
-    trainer.fit(model, loader)
+    trainer.fit(model, loader, datamodule=datamodule)
     return trainer
 
 
@@ -270,13 +272,60 @@ def test_tensorboard_logger_gets_scalars_histograms_and_images(tmp_path: Path) -
     assert events.Histograms(NEURON + "spike_counts")[0].histogram_value.num == 5
     fields = events.Images(CONNECTION + "receptive_fields")
     assert [event.step for event in fields] == [1, 3]
-    # 5 tiles of 3x4 in a 3-column grid with 1-pixel gaps, enlarged to >= 128 pixels.
-    factor = math.ceil(128 / 14)
-    assert (fields[0].height, fields[0].width) == (7 * factor, 14 * factor)
+    # 5 tiles of 3x4 in a 3-column grid with 1-pixel gaps (7 x 14 pixels), each tile drawn
+    # 48 pixels wide (x12), under a 28-pixel title.
+    assert (fields[0].height, fields[0].width) == (7 * 12 + 28, 14 * 12)
     assert events.Images(NEURON + "raster")[0].width == 600
     # Counts and voltage sums on every logged batch, the raster on plotted ones only.
     size = len(model.monitors)
     assert probe.pool_sizes == [size + 2, size + 3, size + 2, size + 3]
+
+
+def tensorboard_images(logger: TensorBoardLogger) -> dict[str, list[Any]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(logger.log_dir, size_guidance={"images": 0})
+    events.Reload()
+    return {tag: events.Images(tag) for tag in events.Tags()["images"]}
+
+
+def test_every_epoch_ends_with_images_even_in_runs_shorter_than_the_interval(
+    tmp_path: Path,
+) -> None:
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    model = STDPNet()
+    # 3 batches per epoch, 2 epochs: fewer batches than the default plot interval (10).
+    fit(tmp_path, model, DataLoader(SpikeTrains(size=12), batch_size=4), logger=logger,
+        max_epochs=2, callbacks=[LocalLearning(), SpikeStatistics(log_every_n_steps=1,
+                                                                  receptive_field_shape=(3, 4))])  # fmt: skip
+    images = tensorboard_images(logger)
+    assert set(images) == {NEURON + "raster", CONNECTION + "receptive_fields"}
+    for events in images.values():
+        assert [event.step for event in events] == [2, 5]  # the last batch of each epoch
+
+
+def test_a_label_readout_model_gets_labelled_fields_assignments_and_confusion(
+    tmp_path: Path,
+) -> None:
+    from inferno_lightning.data import DigitsDataModule
+    from inferno_lightning.models import DiehlCook2015
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    model = DiehlCook2015(n_inputs=64, n_neurons=9, presentation_time=10.0)
+    fit(tmp_path, model, None, datamodule=DigitsDataModule(batch_size=16), logger=logger,
+        limit_train_batches=2, limit_val_batches=2, num_sanity_val_steps=0,
+        callbacks=[LocalLearning(), SpikeStatistics(receptive_field_shape=(8, 8))])  # fmt: skip
+    images = tensorboard_images(logger)
+    fields = "stats/excitatory.connections.input/receptive_fields"
+    assert {fields, "stats/val_accuracy/label_assignment", "stats/val_accuracy/confusion"} <= set(
+        images
+    )
+    for tag in (fields, "stats/val_accuracy/label_assignment", "stats/val_accuracy/confusion"):
+        assert [event.step for event in images[tag]] == [1]  # the epoch's end
+    # 9 tiles of 8x8, 3 columns, drawn 48 pixels wide (x6) under a 28-pixel title.
+    assert (images[fields][0].height, images[fields][0].width) == (26 * 6 + 28, 26 * 6)
+    confusion = images["stats/val_accuracy/confusion"][0]
+    assert (confusion.height, confusion.width) == (500, 550)
 
 
 def test_wandb_offline_run_reads_back(tmp_path: Path) -> None:

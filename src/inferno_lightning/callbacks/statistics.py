@@ -26,9 +26,16 @@ from typing_extensions import override
 
 from .._validation import as_float, nonnegative, positive
 from ..functional.spikes import REFRAC_TOLERANCE
+from ..metrics import LabelAssignmentAccuracy
 from ..neural import Connection, Conv2d, LinearDense, Neuron
 from ..observe import OUTPUT, Monitor, MonitorPool, Reducer
-from ..plotting import raster_image, receptive_field_grid, tile_shape
+from ..plotting import (
+    confusion_matrix_image,
+    label_assignment_image,
+    labelled_receptive_field_grid,
+    raster_image,
+    tile_shape,
+)
 from .local_learning import LocalLearning
 
 __all__ = ["SpikeStatistics", "firing_period"]
@@ -301,8 +308,21 @@ class SpikeStatistics(Callback):
     :class:`~inferno_lightning.neural.LinearDense` connections whose fan-in
     fits ``receptive_field_shape`` or whose input shape gives a tile, see
     :func:`~inferno_lightning.plotting.tile_shape`, and single-channel
-    :class:`~inferno_lightning.neural.Conv2d` kernels; at most
-    ``max_receptive_fields`` units per grid).
+    :class:`~inferno_lightning.neural.Conv2d` kernels; every unit, or the
+    first ``max_receptive_fields``, as the title says; each tile marked with
+    its unit's assigned class when the model has a label readout, see below).
+
+    **At the end of every training epoch** (after its validation), whatever
+    the intervals, the last batch's histograms and raster are drawn and
+    logged with the receptive fields of the weights the epoch ends with, so
+    a short run and the final state of a long one are always drawn. For a
+    model with a label readout (a
+    :class:`~inferno_lightning.metrics.LabelAssignmentAccuracy` with
+    assignments, as :class:`~inferno_lightning.models.DiehlCook2015` has),
+    also ``{metric}/label_assignment`` (the number of units assigned each
+    class) and, after a validation, ``{metric}/confusion`` (its confusion
+    matrix, true class by row, predicted by column, no vote in a last
+    column), ``{metric}`` being the metric's module path (``val_accuracy``).
 
     **Loggers.** With :class:`~lightning.pytorch.loggers.WandbLogger`, one
     ``log`` call per logged batch carries the scalars, ``wandb.Histogram`` and
@@ -357,6 +377,7 @@ class SpikeStatistics(Callback):
             infers it from the input shape (a square flat input, ``(H, W)`` or
             ``(1, H, W)``).
         max_receptive_fields: largest number of output units drawn per grid
+            (the first ones); ``None`` (default) draws every unit
             (the first ones).
         histogram_bins: number of histogram bins (1 to 512, W&B's limit).
         prefix: prepended to every key.
@@ -390,7 +411,7 @@ class SpikeStatistics(Callback):
         raster: bool = True,
         receptive_fields: bool = True,
         receptive_field_shape: tuple[int, int] | None = None,
-        max_receptive_fields: int = 256,
+        max_receptive_fields: int | None = None,
         histogram_bins: int = 64,
         prefix: str = "stats/",
     ) -> None:
@@ -425,13 +446,13 @@ class SpikeStatistics(Callback):
                 )
             receptive_field_shape = (shape[0], shape[1])
         self.receptive_field_shape = receptive_field_shape
-        if (
+        if max_receptive_fields is not None and (
             isinstance(max_receptive_fields, bool)
             or not isinstance(max_receptive_fields, int)
             or max_receptive_fields < 1
         ):
             raise ValueError(
-                f"max_receptive_fields must be a positive int, got {max_receptive_fields!r}"
+                f"max_receptive_fields must be a positive int or None, got {max_receptive_fields!r}"
             )
         self.max_receptive_fields = max_receptive_fields
         if (
@@ -454,8 +475,13 @@ class SpikeStatistics(Callback):
         self._log_every = 0
         self._plot_every = 0
         self._media = False
-        # (scalars, plots) while a logged batch runs, else None.
-        self._due: tuple[bool, bool] | None = None
+        # (scalars, plots, end of epoch) while a logged batch runs, else None.
+        self._due: tuple[bool, bool, bool] | None = None
+        # The last batch of an epoch: (step, scalars, histograms, images), written at the
+        # epoch's end with the receptive fields and label readout after its validation.
+        self._pending: (
+            tuple[int, dict[str, float], dict[str, np.ndarray], dict[str, np.ndarray]] | None
+        ) = None
 
     @property
     @override
@@ -571,11 +597,14 @@ class SpikeStatistics(Callback):
         if not self._loggers:
             return
         self._release()  # a batch skipped after its start never reached on_train_batch_end
+        self._pending = None
         scalars = (self.batches + 1) % self._log_every == 0
-        plots = self._media and (self.batches + 1) % self._plot_every == 0
+        batches = trainer.num_training_batches
+        last = self._media and isinstance(batches, int) and batch_idx + 1 == batches
+        plots = self._media and ((self.batches + 1) % self._plot_every == 0 or last)
         if not (scalars or plots):
             return
-        self._due = (scalars, plots)
+        self._due = (scalars, plots, last)
         zero = trainer.is_global_zero
         assert self._pool is not None
         for group in self._groups:
@@ -638,7 +667,7 @@ class SpikeStatistics(Callback):
     # ----------------------------------------------------------------- logging
 
     @torch.no_grad()
-    def _log(self, trainer: pl.Trainer, scalars_due: bool, plots_due: bool) -> None:
+    def _log(self, trainer: pl.Trainer, scalars_due: bool, plots_due: bool, defer: bool) -> None:
         step = self.batches
         # Per group: [batch size, spike count of each neuron, voltage sum, voltage sum of squares],
         # summed over ranks with one all-reduce (the layout is the same on every rank).
@@ -729,16 +758,89 @@ class SpikeStatistics(Callback):
                 values.append(torch.linalg.vector_norm((weight - before).double()))
             if plots_due and self.histograms:
                 histograms[key + "weights"] = weight.reshape(-1).cpu().numpy()
-            if plots_due and self.receptive_fields and projection.tile is not None:
-                rows = weight[: self.max_receptive_fields]
-                images[key + "receptive_fields"] = receptive_field_grid(rows, projection.tile)
+        if plots_due and not defer:
+            images.update(self._receptive_fields(trainer.lightning_module))
         if values:
             scalars.update(zip(names, torch.stack([v.cpu() for v in values]).tolist(), strict=True))
 
         if not scalars_due:
             scalars = {}
+        if defer:
+            self._pending = (step, scalars, histograms, images)
+            return
         for logger in self._loggers:
             self._write(logger, step, scalars, histograms, images)
+
+    def _readout(self, pl_module: pl.LightningModule) -> tuple[str, LabelAssignmentAccuracy] | None:
+        """The module's label readout: a LabelAssignmentAccuracy with assignments, if any."""
+        found = [
+            (path, module)
+            for path, module in pl_module.named_modules()
+            if isinstance(module, LabelAssignmentAccuracy) and module.has_assignments
+        ]
+        # The one a validation computed last, else the first.
+        fresh = [item for item in found if item[1].computed_confusion is not None]
+        return (fresh or found or [None])[0]
+
+    @torch.no_grad()
+    def _receptive_fields(self, pl_module: pl.LightningModule) -> dict[str, np.ndarray]:
+        if not self.receptive_fields:
+            return {}
+        readout = self._readout(pl_module)
+        labels = readout[1].assignments.reshape(-1).cpu() if readout is not None else None
+        images = {}
+        for projection in self._projections:
+            if projection.tile is None:
+                continue
+            weight = projection.connection.weight.detach()
+            units = weight.shape[0]
+            shown = (
+                units
+                if self.max_receptive_fields is None
+                else min(units, self.max_receptive_fields)
+            )
+            tiles = labels[:shown] if labels is not None and labels.numel() == units else None
+            what = "every unit" if shown == units else f"units 0 to {shown - 1} of {units}"
+            title = f"{projection.path}: input weights of {what}, step {max(self.batches - 1, 0)}"
+            if tiles is not None:
+                title += f", labelled with the {readout[0]} assignments"
+            images[f"{self.prefix}{projection.path}/receptive_fields"] = (
+                labelled_receptive_field_grid(weight[:shown], projection.tile, tiles, title=title)
+            )
+        return images
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Draw the epoch's final state: receptive fields, label readout, the last batch's media."""
+        pending, self._pending = self._pending, None
+        if not (self._loggers and self._media) or not trainer.is_global_zero:
+            return
+        step = max(self.batches - 1, 0)
+        scalars: dict[str, float] = {}
+        histograms: dict[str, np.ndarray] = {}
+        images: dict[str, np.ndarray] = {}
+        if pending is not None and pending[0] == step:
+            _, scalars, histograms, images = pending
+        images.update(self._receptive_fields(pl_module))
+        readout = self._readout(pl_module)
+        if readout is not None:
+            path, metric = readout
+            key = f"{self.prefix}{path}/"
+            images[key + "label_assignment"] = label_assignment_image(
+                metric.assignments.cpu(),
+                metric.num_classes,
+                title=f"{path}: units assigned to each class, step {step}",
+            )
+            if metric.computed_confusion is not None:
+                confusion = metric.computed_confusion.cpu()
+                images[key + "confusion"] = confusion_matrix_image(
+                    confusion,
+                    title=f"{path}: confusion of {int(confusion.sum())} samples, step {step}",
+                )
+                metric.computed_confusion = None  # drawn once: the next epoch's is new
+        if scalars or histograms or images:
+            for logger in self._loggers:
+                self._write(logger, step, scalars, histograms, images)
 
     def _write(
         self,
