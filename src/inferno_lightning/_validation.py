@@ -7,7 +7,9 @@ argument, the value received and the value expected (DESIGN.md invariant 6).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from numbers import Real
 
 import torch
@@ -15,6 +17,10 @@ import torch
 __all__ = [
     "as_shape",
     "check_finite",
+    "require_finite",
+    "host_readable",
+    "FiniteChecks",
+    "deferred_finite_checks",
     "check_input",
     "check_choice",
     "positive",
@@ -240,6 +246,117 @@ def check_finite(name: str, tensor: torch.Tensor) -> None:
                 f"{name} must be finite, got {n} NaN or infinite value(s) "
                 f"in a tensor of shape {tuple(tensor.shape)}"
             )
+
+
+#: Device types whose tensors a simulation step may read on the host (CPU: no synchronisation).
+#: On every other device (CUDA, ...) a step never reads a tensor's value: checks are deferred to
+#: once per batch (:class:`FiniteChecks`) and data-dependent fast paths are not taken. Tests
+#: empty it to run the accelerator's policy on CPU.
+HOST_READABLE_DEVICE_TYPES: frozenset[str] = frozenset({"cpu"})
+
+
+def host_readable(device: torch.device) -> bool:
+    """Whether a step may read values of tensors on ``device`` without a host synchronisation."""
+    return device.type in HOST_READABLE_DEVICE_TYPES
+
+
+class FiniteChecks:
+    """Finiteness checks of a time loop, kept on the device and read once (one synchronisation).
+
+    Each :meth:`record` folds ``isfinite(tensor).all()`` into a device-side
+    "first bad step" per checked name, with no host read; :meth:`raise_if_failed`
+    reads them all at once and names the first name and time step that held a
+    NaN or inf. :class:`~inferno_lightning.SpikingModule` opens one per batch
+    on devices that are not :func:`host_readable` (and undoes the batch if it fails).
+
+    Attributes:
+        step: the current time step (set by the loop).
+    """
+
+    def __init__(self) -> None:
+        self.step = 0
+        self._first: dict[str, torch.Tensor] = {}
+
+    def record(self, name: str, tensor: torch.Tensor) -> None:
+        """Note whether ``tensor`` is finite at :attr:`step` (no host read)."""
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            return
+        bad = ~torch.isfinite(tensor.detach()).all()
+        first = self._first.get(name)
+        if first is None:
+            first = torch.full((), -1, dtype=torch.int64, device=tensor.device)
+        self._first[name] = torch.where(bad & (first < 0), self.step, first)
+
+    def raise_if_failed(self) -> None:
+        """Read every record (one synchronisation); raise for the earliest non-finite one.
+
+        Raises:
+            ValueError: naming the checked value and the time step of its first NaN or inf.
+        """
+        if not self._first:
+            return
+        names = list(self._first)
+        firsts = torch.stack([self._first[name].cpu() for name in names]).tolist()
+        failed = sorted((step, name) for step, name in zip(firsts, names, strict=True) if step >= 0)
+        if failed:
+            step, name = failed[0]
+            raise ValueError(
+                f"{name} must be finite: NaN or inf at time step {step} (checked on the device "
+                "and read once per batch)"
+            )
+
+
+_ACTIVE_CHECKS: ContextVar[FiniteChecks | None] = ContextVar("inferno_finite_checks", default=None)
+
+
+@contextmanager
+def deferred_finite_checks(enabled: bool = True) -> Iterator[FiniteChecks | None]:
+    """Within the block, :func:`require_finite` on non-host-readable devices records instead of reading.
+
+    Yields the :class:`FiniteChecks` (``None`` when not ``enabled``); the
+    caller sets its ``step`` and calls ``raise_if_failed()`` once at the end.
+    """
+    if not enabled:
+        yield None
+        return
+    checks = FiniteChecks()
+    token = _ACTIVE_CHECKS.set(checks)
+    try:
+        yield checks
+    finally:
+        _ACTIVE_CHECKS.reset(token)
+
+
+def require_finite(name: str, tensor: torch.Tensor) -> None:
+    """:func:`check_finite` for a step's input, without a host synchronisation where it costs one.
+
+    On a :func:`host_readable` device: one fast reduction (a finite sum means
+    every element is finite; a sum that overflowed is told apart by the exact
+    scan), the exact scan only when it is not finite. In a compiled step: an
+    in-kernel assertion. Elsewhere (CUDA) inside :func:`deferred_finite_checks`:
+    recorded on the device and raised once per batch; outside one, checked now.
+
+    Raises:
+        ValueError: as :func:`check_finite`.
+    """
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        return
+    if torch.compiler.is_compiling():
+        # No host sync in a compiled step: the kernel checks, and a failed check raises
+        # (RuntimeError, or a device-side assert on CUDA) before the state is written.
+        torch._assert_async(
+            torch.isfinite(tensor.detach()).all(), f"{name} must be finite (no NaN or inf)"
+        )
+        return
+    if not host_readable(tensor.device):
+        checks = _ACTIVE_CHECKS.get()
+        if checks is not None:
+            checks.record(name, tensor)
+            return
+    if tensor.is_complex() or not math.isfinite(
+        (tensor.detach() if tensor.requires_grad else tensor).sum().item()
+    ):
+        check_finite(name, tensor)
 
 
 def check_input(

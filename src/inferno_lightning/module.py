@@ -26,7 +26,13 @@ from torch import nn
 from typing_extensions import override
 
 from . import strategies as _strategies  # noqa: F401  (registers the ddp_local strategies)
-from ._validation import check_choice, check_like, positive
+from ._validation import (
+    check_choice,
+    check_like,
+    deferred_finite_checks,
+    host_readable,
+    positive,
+)
 from .checkpoint_io import AtomicCheckpointIO, check_checkpoint_file
 from .learn import Updater
 from .neural.base import StatefulModule
@@ -129,6 +135,43 @@ class _Snapshot:
 def _counted(output: torch.Tensor) -> torch.Tensor:
     """A step's output as a summand: boolean spikes count as ``int64`` (what ``sum`` gives)."""
     return output.to(torch.int64) if output.dtype == torch.bool else output
+
+
+class _Outputs:
+    """The time loop's outputs: every step's (``"stack"``) or their running sum (``"sum"``).
+
+    With autograd (``graph``) outputs are kept as they come and combined out of
+    place. Without it, components update their state in place and may return
+    it, so each output is copied (or added) into one buffer allocated at the
+    first step.
+    """
+
+    def __init__(self, steps: int, reduce: str, graph: bool) -> None:
+        self.steps, self.sum, self.graph = steps, reduce == "sum", graph
+        self.kept: list[torch.Tensor] = []
+        self.total: torch.Tensor | None = None
+
+    def add(self, t: int, output: torch.Tensor) -> None:
+        total = self.total
+        if self.sum:
+            if total is None:
+                self.total = _counted(output) if self.graph else _counted(output).clone()
+            elif self.graph:
+                self.total = total + _counted(output)
+            else:
+                total.add_(output)
+        elif self.graph:
+            self.kept.append(output)
+        else:
+            if total is None:
+                total = self.total = output.new_empty((self.steps, *output.shape))
+            total[t].copy_(output)
+
+    def result(self) -> torch.Tensor:
+        if not self.sum and self.graph:
+            return torch.stack(self.kept)
+        assert self.total is not None
+        return self.total
 
 
 class SpikingModule(pl.LightningModule):
@@ -429,47 +472,26 @@ class SpikingModule(pl.LightningModule):
         self.reset_state()
         learning = self.learning
         hooks = self._step_hooks if self.training else ()
-        steps = inputs.shape[0]
         step = self.compiled_step()
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_gradients):
-            if torch.is_grad_enabled():
-                outputs = []
-                total: torch.Tensor | None = None
-                for t in range(steps):
-                    output = step(inputs[t])
-                    if reduce == "stack":
-                        outputs.append(output)
-                    else:
-                        total = _counted(output) if total is None else total + _counted(output)
-                    if learning:
-                        self.learning_step()
-                    for hook in hooks:
-                        hook(self)
-                if reduce == "sum":
-                    assert total is not None
-                    return total
-                return torch.stack(outputs)
-            # Without autograd, components update their state in place and may return it:
-            # copy (or add) each step's output into one preallocated buffer.
-            stacked: torch.Tensor | None = None
-            for t in range(steps):
-                output = step(inputs[t])
-                if reduce == "sum":
-                    if stacked is None:
-                        stacked = _counted(output).clone()
-                    else:
-                        stacked.add_(output)
-                elif stacked is None:
-                    stacked = output.new_empty((steps, *output.shape))
-                    stacked[t].copy_(output)
-                else:
-                    stacked[t].copy_(output)
+        # On an accelerator no step reads a value on the host: finiteness checks are recorded
+        # on the device and read once, after the loop (the batch is undone if one failed).
+        deferred = not host_readable(inputs.device)
+        with (
+            torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_gradients),
+            deferred_finite_checks(enabled=deferred) as checks,
+        ):
+            outputs = _Outputs(inputs.shape[0], reduce, graph=torch.is_grad_enabled())
+            for t in range(inputs.shape[0]):
+                if checks is not None:
+                    checks.step = t
+                outputs.add(t, step(inputs[t]))
                 if learning:
                     self.learning_step()
                 for hook in hooks:
                     hook(self)
-            assert stacked is not None
-            return stacked
+            if checks is not None:
+                checks.raise_if_failed()
+            return outputs.result()
 
     @override
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ from .._validation import (
     as_shape,
     check_choice,
     check_finite,
+    host_readable,
     nonnegative,
 )
 from ..functional.interpolation import read_history
@@ -155,11 +156,12 @@ def _spike_matrix(
     proportion to its size whatever the values, a sparse-dense product over
     the spikes does the same sums in far fewer operations. The values are 1
     (``"sum"``) or 1/batch (``"mean"``). ``None`` (use the dense product) off
-    CPU (finding the spikes would cost a host sync), when ``post`` is not
+    a :func:`~inferno_lightning._validation.host_readable` device (CPU; finding the
+    spikes would cost a host sync), when ``post`` is not
     boolean, when gradients flow to ``pre``, or when more than
     :data:`SPARSE_FRACTION` of ``post`` are spikes.
     """
-    if post.dtype != torch.bool or weight.device.type != "cpu":
+    if post.dtype != torch.bool or not host_readable(weight.device):
         return None
     if pre.requires_grad and torch.is_grad_enabled():
         return None
@@ -187,12 +189,12 @@ def _sparse_linear(
     Spike-driven currents (a delta synapse's, or the few spikes of a
     winner-take-all layer) are mostly zero: on CPU a sparse-dense product over
     the nonzero entries does the same sums (in another order) in a fraction
-    of the operations. ``None`` off CPU or under ``torch.compile`` (finding the
+    of the operations. ``None`` off a host-readable device (CPU) or under ``torch.compile`` (finding the
     nonzero entries needs a host sync), when gradients flow, or when more than
     :data:`SPARSE_INPUT_FRACTION` of the currents are nonzero.
     """
     if (
-        current.device.type != "cpu"
+        not host_readable(current.device)
         or torch.compiler.is_compiling()
         or (torch.is_grad_enabled() and (current.requires_grad or weight.requires_grad))
     ):

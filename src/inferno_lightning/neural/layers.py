@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_input
-from .._validation import check_finite as require_finite
+from .._validation import check_choice, check_finite, check_input, host_readable, require_finite
 from .base import Connection, Neuron
 
 __all__ = ["Cell", "Layer", "Serial", "COMBINATIONS"]
@@ -360,11 +359,15 @@ class Layer(nn.Module):
                     f"batch size {held}; call reset() between samples of different batch sizes"
                 )
         if len(self._wiring) > 1 and floating:
+            if not host_readable(floating[0][1].device) or torch.compiler.is_compiling():
+                for name, value in floating:  # recorded on the device, or asserted in-kernel
+                    require_finite(name, value)
+                return
             # One fast reduction; the exact (slower) check only when it is not finite.
             totals = torch.stack([value.detach().sum().float() for _, value in floating])
             if not bool(torch.isfinite(totals).all()):
                 for name, value in floating:
-                    require_finite(name, value)
+                    check_finite(name, value)
 
     def reset(self) -> None:
         """Drop per-sample state of every connection and neuron group."""

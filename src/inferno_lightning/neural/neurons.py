@@ -41,7 +41,6 @@ Common to every model:
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -60,9 +59,7 @@ from .._validation import (
     flag,
     nonnegative,
     positive,
-)
-from .._validation import (
-    check_finite as require_finite,
+    require_finite,
 )
 from ..functional import neurons as nf
 from ..functional.spikes import (
@@ -361,17 +358,9 @@ class _SpikingNeuron(Neuron):
                 f"inputs must be a floating-point tensor of current in nA, got dtype {inputs.dtype}"
             )
         batch = check_input("inputs", inputs, self._shape, self.batch_size, finite=False)
-        if torch.compiler.is_compiling():
-            # No host sync in a compiled step: the kernel checks, and a failed check raises
-            # (RuntimeError, or a device-side assert on CUDA) before the state is written.
-            if self.check_finite:
-                torch._assert_async(
-                    torch.isfinite(inputs.detach()).all(), "inputs must be finite (no NaN or inf)"
-                )
-        elif self.check_finite and not math.isfinite(
-            (inputs.detach() if inputs.requires_grad else inputs).sum().item()
-        ):
-            # One fast reduction; the exact (slower) check only when it is not finite.
+        if self.check_finite:
+            # Compiled: an in-kernel assertion; on CUDA inside a SpikingModule batch: recorded
+            # on the device and read once per batch; on CPU: one fast reduction now.
             require_finite("inputs", inputs)
         device = self._buffers.get("thresh_v")
         device = (self.thresh_v if device is None else device).device

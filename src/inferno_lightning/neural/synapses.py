@@ -43,7 +43,6 @@ from .._validation import (
     as_float,
     as_parameter_tensor,
     check_choice,
-    check_finite,
     check_greater,
     check_input,
     exp_decay,
@@ -51,6 +50,7 @@ from .._validation import (
     flag,
     nonnegative,
     positive,
+    require_finite,
 )
 from ..functional.interpolation import INTERPOLATIONS, STEP_TOLERANCE, read_history
 from ..functional.synapses import (
@@ -72,26 +72,6 @@ __all__ = [
 def history_length(delay: float, step_time: float) -> int:
     r"""Samples needed to serve reads up to ``delay`` ms: :math:`\lceil d / \Delta t \rceil + 1`."""
     return int(math.ceil(delay / step_time - STEP_TOLERANCE)) + 1
-
-
-def _require_finite(name: str, tensor: torch.Tensor) -> None:
-    """:func:`check_finite` with one fast reduction first (the exact scan only when it is not finite).
-
-    A finite sum means every element is finite (NaN and inf propagate); a sum
-    that overflowed is told apart by the exact check. Same error as
-    :func:`check_finite`.
-    """
-    if torch.compiler.is_compiling():
-        # No host sync in a compiled step: the kernel checks, and a failed check raises
-        # (RuntimeError, or a device-side assert on CUDA) before the state is written.
-        if tensor.is_floating_point() or tensor.is_complex():
-            torch._assert_async(
-                torch.isfinite(tensor.detach()).all(), f"{name} must be finite (no NaN or inf)"
-            )
-    elif tensor.is_floating_point() and not math.isfinite(tensor.detach().sum().item()):
-        check_finite(name, tensor)
-    elif tensor.is_complex():
-        check_finite(name, tensor)
 
 
 class HistorySynapse(Synapse):
@@ -269,7 +249,7 @@ class HistorySynapse(Synapse):
     def _check(self, spikes: torch.Tensor) -> int:
         batch = check_input("inputs", spikes, self.shape, self.batch_size, False)
         if self.check_inputs:
-            _require_finite("inputs", spikes)
+            require_finite("inputs", spikes)
         return batch
 
     def _step(self, spikes: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
@@ -498,7 +478,7 @@ class DeltaPlusCurrent(DeltaCurrent):
         if injection is not None:
             check_input("injection", injection, self.shape, batch, False)
             if self.check_inputs:
-                _require_finite("injection", injection)
+                require_finite("injection", injection)
         return self._step(spikes, injection)
 
     def integrate(
