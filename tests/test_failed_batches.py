@@ -163,7 +163,9 @@ def test_float64_input_into_a_float32_model_is_refused_before_any_state() -> Non
 
 def test_float64_current_into_a_float32_connection_creates_no_state() -> None:
     connection = LinearDense(6, 3, synapse=DeltaCurrent(6, 1.0))
-    with pytest.raises(TypeError, match=r"torch.float64 but the LinearDense's weight has dtype torch.float32"):
+    with pytest.raises(
+        TypeError, match=r"torch.float64 but the LinearDense's weight has dtype torch.float32"
+    ):
         connection(torch.ones(2, 6, dtype=torch.float64))
     assert connection.synapse.batch_size is None
     out = connection(torch.ones(2, 6))
@@ -176,7 +178,7 @@ def test_float64_data_under_the_trainer_fails_on_the_first_batch_whatever_its_sp
     for density in (0.01, 0.5):
         model = STDPNet()
         before = persistent(model)
-        data = (torch.rand(4, 20, 12, generator=torch.Generator().manual_seed(0)) < density)
+        data = torch.rand(4, 20, 12, generator=torch.Generator().manual_seed(0)) < density
         with pytest.raises(TypeError, match="float64"):
             trainer(tmp_path).fit(model, DataLoader(TensorDataset(data.double()), batch_size=4))
         assert_same(before, persistent(model))
@@ -193,7 +195,9 @@ def test_an_input_on_another_device_into_a_layer_names_the_input_and_the_device(
         {"a": "n", "b": "n"},
     )  # fmt: skip
     inputs = {"a": torch.ones(2, 4), "b": torch.ones(2, 2, device="meta")}
-    with pytest.raises(ValueError, match=r"inputs\['b'\] is on meta but the LinearDense's weight is on cpu"):
+    with pytest.raises(
+        ValueError, match=r"inputs\['b'\] is on meta but the LinearDense's weight is on cpu"
+    ):
         layer(inputs)
     assert layer.connections["a"].synapse.batch_size is None
     assert layer.neurons["n"].batch_size is None
@@ -220,7 +224,9 @@ class Unappended(STDPNet):
 def test_a_rule_not_in_the_module_rules_fails_the_first_batch(tmp_path: Path) -> None:
     model = Unappended()
     before = persistent(model)
-    with pytest.raises(RuntimeError, match=r"must also be in the module's rules \(Unappended.rules holds 0\)"):
+    with pytest.raises(
+        RuntimeError, match=r"must also be in the module's rules \(Unappended.rules holds 0\)"
+    ):
         trainer(tmp_path).fit(model, DataLoader(SpikeTrains(size=8), batch_size=4))
     assert_same(before, persistent(model))
 
@@ -238,12 +244,16 @@ def test_a_module_left_in_eval_mode_is_refused_at_training_start(tmp_path: Path)
     model = STDPNet()
     before = persistent(model)
     model.eval()
-    with pytest.raises(RuntimeError, match="STDPNet, LinearDense are in evaluation mode.*model.train()"):
+    with pytest.raises(
+        RuntimeError, match="STDPNet, LinearDense are in evaluation mode.*model.train()"
+    ):
         trainer(tmp_path).fit(model, DataLoader(SpikeTrains(size=8), batch_size=4))
     assert_same(before, persistent(model))
     model.train()
     trainer(tmp_path).fit(model, DataLoader(SpikeTrains(size=8), batch_size=4))
-    assert not torch.equal(model.layer.connection.weight, before["layer.connections.connection.weight"])
+    assert not torch.equal(
+        model.layer.connection.weight, before["layer.connections.connection.weight"]
+    )
 
 
 # ------------------------------------------------- item 8: bad checkpoint files
@@ -338,3 +348,27 @@ def test_a_writer_killed_by_sigkill_leaves_a_temporary_the_next_save_removes(
     assert len(left) == 1 and left[0].startswith(".last.ckpt.") and left[0].endswith(".tmp")
     AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, target)
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "test"])
+def test_the_command_line_names_a_bad_checkpoint_alone_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    subcommand: str,
+) -> None:  # fmt: skip
+    from inferno_lightning.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "digits_diehl_cook.yaml"
+    for path in checkpoint_files(tmp_path / "files").values():
+        run = tmp_path / f"run-{path.stem}"
+        run.mkdir()
+        monkeypatch.chdir(run)
+        monkeypatch.setenv("WANDB_MODE", "disabled")
+        argv = ["inferno-lightning", subcommand, "--config", str(recipe), "--ckpt_path", str(path)]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path} is truncated or is not a checkpoint"), err
+        assert "Traceback" not in err
+        assert list(run.iterdir()) == []  # no log, no checkpoint, no config written
