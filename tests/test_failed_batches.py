@@ -372,3 +372,32 @@ def test_the_command_line_names_a_bad_checkpoint_alone_and_writes_nothing(
         assert err.startswith(f"error: {path} is truncated or is not a checkpoint"), err
         assert "Traceback" not in err
         assert list(run.iterdir()) == []  # no log, no checkpoint, no config written
+
+
+# ------------------------------------------- collectives only in the Lightning face
+
+
+def test_the_core_runs_no_collective() -> None:
+    root = Path(__file__).resolve().parents[1] / "src" / "inferno_lightning"
+    for package in ("functional", "neural", "encode", "observe", "learn"):
+        for source in (root / package).rglob("*.py"):
+            text = source.read_text()
+            assert "torch.distributed" not in text and "all_reduce" not in text, source
+
+
+def test_alif_gets_its_all_reduce_from_the_lightning_face() -> None:
+    from inferno_lightning.strategies import install_rank_reducers, reduce_across_ranks
+
+    model = STDPNet()
+    neuron = model.layer.neuron
+    assert neuron.rank_reduction == "mean" and neuron.rank_reducer is None
+    assert install_rank_reducers(model, world_size=2) == ["layer.neurons.neuron"]
+    assert neuron.rank_reducer is reduce_across_ranks
+    assert install_rank_reducers(model, world_size=1) == []
+    assert neuron.rank_reducer is None
+    # A reduction with no cross-rank form is refused before training, not at the first step.
+    median = ALIF(3, 1.0, batch_reduction="median")
+    assert median.rank_reduction is None
+    with pytest.raises(ValueError, match="'median' cannot be combined across 2 ranks"):
+        install_rank_reducers(median, world_size=2)
+    assert install_rank_reducers(ALIF(3, 1.0, batch_reduction="median", sync_ranks=False), 2) == []

@@ -39,7 +39,13 @@ from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch import nn
 from typing_extensions import override
 
-__all__ = ["LocalLearningDDPStrategy", "per_sample_state_names", "broadcast_module_state"]
+__all__ = [
+    "LocalLearningDDPStrategy",
+    "per_sample_state_names",
+    "broadcast_module_state",
+    "reduce_across_ranks",
+    "install_rank_reducers",
+]
 
 #: (registered name, start method)
 REGISTERED: tuple[tuple[str, str], ...] = (
@@ -81,6 +87,75 @@ def broadcast_module_state(module: nn.Module, src: int = 0) -> None:
             dist.broadcast(data, src=src)
 
 
+def reduce_across_ranks(reduced: torch.Tensor, reduction: str) -> torch.Tensor:
+    """All-reduce a batch-reduced per-step statistic so that it is the one of the global batch.
+
+    With per-rank batch ``b`` on ``N`` ranks the result equals the reduction
+    over one batch of ``N b`` for ``"mean"`` (equal per-rank batches, as the
+    project's sampler hands out), ``"sum"`` and ``"max"``. A no-op outside
+    ``torch.distributed`` or on one rank. This is the collective that
+    :class:`~inferno_lightning.neural.ALIF` runs through its ``rank_reducer``.
+
+    Raises:
+        ValueError: another ``reduction``.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return reduced
+    world = dist.get_world_size()
+    if world == 1:
+        return reduced
+    if reduction == "mean":
+        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+        return reduced.div_(world)
+    if reduction == "sum":
+        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+        return reduced
+    if reduction == "max":
+        dist.all_reduce(reduced, op=dist.ReduceOp.MAX)
+        return reduced
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'max', got {reduction!r}")
+
+
+def install_rank_reducers(module: nn.Module, world_size: int) -> list[str]:
+    """Give every component under ``module`` that declares a ``rank_reduction`` its all-reduce.
+
+    Components (``ALIF`` thresholds) that combine a per-step statistic over
+    the ranks declare how (``rank_reduction``) and hold a ``rank_reducer``
+    slot; on several ranks it becomes :func:`reduce_across_ranks`, on one it
+    is cleared. Run on every rank before training (the strategy's and
+    :class:`~inferno_lightning.callbacks.LocalLearning`'s ``setup``).
+
+    Args:
+        module: the model.
+        world_size: number of ranks.
+
+    Returns:
+        the names of the components given a reducer.
+
+    Raises:
+        ValueError: on several ranks, a component that asks to be synchronised
+            (``sync_ranks``) has no cross-rank form of its batch reduction
+            (``"median"``, a callable), before anything runs.
+    """
+    installed = []
+    for name, sub in module.named_modules():
+        if not hasattr(sub, "rank_reducer"):
+            continue
+        if world_size <= 1 or not getattr(sub, "sync_ranks", False):
+            sub.rank_reducer = None
+            continue
+        if getattr(sub, "rank_reduction", None) is None:
+            raise ValueError(
+                f"{name or type(sub).__name__}: batch_reduction "
+                f"{getattr(sub, 'batch_reduction', None)!r} cannot be combined across "
+                f"{world_size} ranks; use 'mean', 'sum' or 'max', or construct it with "
+                "sync_ranks=False to adapt per rank"
+            )
+        sub.rank_reducer = reduce_across_ranks
+        installed.append(name)
+    return installed
+
+
 class LocalLearningDDPStrategy(DDPStrategy):
     """DDP for spiking networks with local learning rules.
 
@@ -120,6 +195,7 @@ class LocalLearningDDPStrategy(DDPStrategy):
         ignored = set(getattr(self.model, "_ddp_params_and_buffers_to_ignore", ()))
         ignored.update(per_sample_state_names(self.model))
         self.model._ddp_params_and_buffers_to_ignore = sorted(ignored)
+        install_rank_reducers(self.model, self.world_size)
         super().setup(trainer)
 
     @override

@@ -13,6 +13,7 @@ from typing_extensions import override
 from .._validation import check_choice
 from ..learn import Updater, apply_flattened, flatten_pending
 from ..module import _Snapshot
+from ..strategies import install_rank_reducers
 
 __all__ = ["LocalLearning"]
 
@@ -105,7 +106,13 @@ class LocalLearning(Callback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Stop gradients of the parameters that rules train (before DDP wraps the module)."""
+        """Stop gradients of the parameters that rules train (before DDP wraps the module).
+
+        Also gives the components that combine a per-step statistic over the
+        ranks (``ALIF`` thresholds) their all-reduce, whatever the strategy
+        (:func:`~inferno_lightning.strategies.install_rank_reducers`).
+        """
+        install_rank_reducers(pl_module, trainer.world_size)
         if stage != "fit":
             return
         frozen = []

@@ -47,7 +47,6 @@ from numbers import Real
 from typing import Any, NamedTuple
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from .._validation import (
@@ -638,11 +637,16 @@ class ALIF(_SpikingNeuron):
         batch_reduction: how spikes are reduced over the batch:
             ``"mean"`` (default), ``"sum"``, ``"max"``, ``"median"``, or a
             picklable callable ``f(spikes, dim) -> tensor`` such as :func:`torch.sum`.
-        sync_ranks: under ``torch.distributed`` (DDP), also reduce the spikes
-            over every rank's batch (one small all-reduce per training step),
-            so that :math:`N` ranks with batch :math:`b` adapt exactly as one
-            process with batch :math:`N b` and every replica holds the same
+        sync_ranks: on several ranks, also reduce the spikes over every
+            rank's batch (one small all-reduce per training step), so that
+            :math:`N` ranks with batch :math:`b` adapt exactly as one process
+            with batch :math:`N b` and every replica holds the same
             :math:`\theta`. Works with ``"mean"``, ``"sum"`` and ``"max"``.
+            The neuron runs no collective itself: it declares
+            :attr:`rank_reduction`, and the Lightning face (the ``ddp_local``
+            strategies and :class:`~inferno_lightning.callbacks.LocalLearning`)
+            sets :attr:`rank_reducer` to the all-reduce when training on
+            several ranks.
         others: as :class:`LIF` (default ``thresh_v`` is the base threshold).
 
     Raises:
@@ -679,6 +683,9 @@ class ALIF(_SpikingNeuron):
     ) -> None:
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
         self.sync_ranks = flag("sync_ranks", sync_ranks)
+        #: ``f(reduced, reduction) -> tensor``: combines this step's batch-reduced spikes over the
+        #: ranks; set by the Lightning face on every rank, ``None`` on one process.
+        self.rank_reducer: Callable[[torch.Tensor, str], torch.Tensor] | None = None
         self._membrane(
             rest_v=rest_v,
             reset_v=reset_v,
@@ -702,6 +709,18 @@ class ALIF(_SpikingNeuron):
             ),
         )
         self.register_buffer("adaptation", torch.zeros(self._terms, *self.shape))
+
+    @property
+    def rank_reduction(self) -> str | None:
+        """How this step's spikes combine over the ranks (``"mean"``, ``"sum"``, ``"max"``).
+
+        ``None`` when they do not: ``sync_ranks`` is off, or the batch
+        reduction (``"median"``, a callable) has no cross-rank form.
+        """
+        reduction = self.batch_reduction
+        if not self.sync_ranks or reduction not in ("mean", "sum", "max"):
+            return None
+        return reduction
 
     @property
     def terms(self) -> int:
@@ -769,8 +788,9 @@ class ALIF(_SpikingNeuron):
         """This step's adaptive threshold update (``update`` is the in-place form or not)."""
         reduction = self.batch_reduction
         reduced = nf.reduce_batch(spikes, reduction)
-        if self.sync_ranks:
-            reduced = _reduce_across_ranks(reduced, reduction)
+        reducer = self.rank_reducer
+        if reducer is not None and self.sync_ranks:
+            reduced = reducer(reduced, reduction)
         dtype = adaptation.dtype
         # The spikes are already reduced over the whole batch: taking the only sample of a
         # batch of one reduces them again (exactly a "sum" over it, one kernel fewer).
@@ -792,33 +812,6 @@ def _cast(value: float | torch.Tensor, dtype: torch.dtype) -> float | torch.Tens
 def _only_sample(tensor: torch.Tensor, dim: int) -> torch.Tensor:
     """The "reduction" of a batch of one: its only sample."""
     return tensor.select(dim, 0)
-
-
-def _reduce_across_ranks(reduced: torch.Tensor, reduction: object) -> torch.Tensor:
-    """Combine batch-reduced spikes over every rank of the default process group.
-
-    With per-rank batch ``b`` on ``N`` ranks, the result equals the reduction
-    over one batch of ``N b`` for ``"mean"`` (equal per-rank batches),
-    ``"sum"`` and ``"max"``. A no-op outside ``torch.distributed``.
-    """
-    if not (dist.is_available() and dist.is_initialized()):
-        return reduced
-    world = dist.get_world_size()
-    if world == 1:
-        return reduced
-    if reduction == "mean":
-        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
-        return reduced.div_(world)
-    if reduction == "sum":
-        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
-        return reduced
-    if reduction == "max":
-        dist.all_reduce(reduced, op=dist.ReduceOp.MAX)
-        return reduced
-    raise RuntimeError(
-        f"batch_reduction {reduction!r} cannot be combined across {world} ranks; use 'mean', "
-        "'sum' or 'max', or construct ALIF with sync_ranks=False to adapt per rank"
-    )
 
 
 def _positive_ms(name: str, value: Value) -> Value:
