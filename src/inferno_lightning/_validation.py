@@ -14,6 +14,8 @@ from numbers import Real
 
 import torch
 
+from .functional.traces import trace_decay as exp_decay
+
 __all__ = [
     "as_shape",
     "check_finite",
@@ -431,8 +433,3 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(d) for d in shape)
 
 
-def exp_decay(step_time: float, time_constant: float | torch.Tensor) -> float | torch.Tensor:
-    """``exp(-step_time / time_constant)``, for a float or a tensor time constant."""
-    if isinstance(time_constant, torch.Tensor):
-        return torch.exp(-step_time / time_constant)
-    return math.exp(-step_time / time_constant)

@@ -43,27 +43,29 @@ __all__ = ["SpikingModule"]
 StepHook = Callable[["SpikingModule"], None]
 
 
-def _unpassable_init_arguments(module: nn.Module) -> list[str]:
-    """Init argument names of ``module``'s class chain that ``type(module)(**hparams)`` cannot take.
+def _unpassable_init_arguments(cls: type) -> list[str]:
+    """Init argument names of ``cls``'s chain up to :class:`SpikingModule` that ``cls(**hparams)`` cannot take.
 
     The most derived ``__init__`` takes its own named arguments, and, when it
-    has ``**kwargs``, those of the ``__init__`` it passes them on to, and so on.
+    has ``**kwargs``, those of the next ``__init__`` in the method resolution
+    order (the one it passes them on to), and so on.
     """
-    frames = []
-    frame = inspect.currentframe()
-    while frame is not None:
-        if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module:
-            frames.append(frame.f_code)
-        frame = frame.f_back
     every: set[str] = set()
     passable: set[str] = set()
     open_chain = True
-    for code in reversed(frames):  # most derived first
-        names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
-        every.update(names)
-        if open_chain:
-            passable.update(names)
-            open_chain = bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            parameters = list(inspect.signature(init).parameters.values())[1:]  # after self
+            names = [
+                p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]
+            every.update(names)
+            if open_chain:
+                passable.update(names)
+                open_chain = any(p.kind is p.VAR_KEYWORD for p in parameters)
+        if klass is SpikingModule:
+            break
     return sorted(every - passable)
 
 
@@ -234,7 +236,7 @@ class SpikingModule(pl.LightningModule):
         self.seed = seed
         # The init arguments of the most derived class, so that configure_network() can
         # read self.hparams and load_from_checkpoint rebuilds the model with cls(**hparams).
-        self.save_hyperparameters(ignore=_unpassable_init_arguments(self))
+        self.save_hyperparameters(ignore=_unpassable_init_arguments(type(self)))
         self.monitors = MonitorPool()
         self.rules = nn.ModuleList()
         self._step_hooks: list[StepHook] = []
@@ -346,10 +348,8 @@ class SpikingModule(pl.LightningModule):
         stays the reference. Compilation happens on the first simulated batch
         and again for new shapes, dtypes or a switch between training and
         evaluation (seconds per graph on CPU). The neurons trace without a
-        graph break into one fused kernel per step: for the W1 LIF population
-        on CPU (``benchmarks/lif_forward.py --compiled``, one thread) the
-        compiled step took 0.35x the time of a hand-written eager loop, against
-        0.52x for the eager step, after a cold compilation of about 10 s. Compiled,
+        graph break into one fused kernel per step (``benchmarks/lif_forward.py
+        --compiled`` measures it against a hand-written loop). Compiled,
         a non-finite input to a neuron raises a ``RuntimeError`` from the kernel
         (a device-side assert on CUDA) rather than a ``ValueError``, still before
         any state changes. Learning rules and step hooks stay eager. The compiled

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import torch
 
 from .spikes import SpikeFunction, _operand, hold_spike_reset, refractory_step, threshold
+from .traces import trace_decay
 
 __all__ = [
     "EXP_LIMIT",
@@ -79,10 +80,6 @@ r"""Cap on :math:`\ln` of the EIF/AdEx exponential term: :math:`\Delta_T e^{(V -
 
 BATCH_REDUCTIONS: tuple[str, ...] = ("mean", "sum", "max", "median")
 """Names accepted by :func:`reduce_batch`."""
-
-
-def _exp(x: Scalar) -> Scalar:
-    return torch.exp(x) if isinstance(x, torch.Tensor) else math.exp(x)
 
 
 def _log(x: Scalar) -> Scalar:
@@ -134,9 +131,9 @@ def hold_spike_reset_select(
     boolean mask instead of a :func:`torch.lerp` with 0/1 weights. Compiled,
     the masks stay in registers of one fused kernel, which stores only the
     float spikes, the voltage and the refractory time; Inductor lowers each
-    ``lerp`` to about ten vector operations, so on CPU this form runs the
-    compiled W1 step in about 47 us instead of 65 us (64 000 neurons, one
-    thread). Eagerly it is the slower form (each boolean mask is a tensor),
+    ``lerp`` to about ten vector operations, so compiled this form is the
+    faster one (``benchmarks/lif_forward.py --compiled``). Eagerly it is the
+    slower form (each boolean mask is a tensor),
     so the neuron modules call it only while ``torch.compile`` traces them.
 
     Args:
@@ -196,7 +193,7 @@ def lif_coefficients(
     Returns:
         floats for float arguments, otherwise tensors broadcastable to ``shape``.
     """
-    decay = _exp(-step_time / time_constant)
+    decay = trace_decay(step_time, time_constant)
     growth = 1 - decay
     return LIFCoefficients(decay, rest_v * growth, resistance * growth)
 
@@ -319,7 +316,7 @@ def reduce_batch(tensor: torch.Tensor, reduction: BatchReduction = "mean") -> to
 
 def adaptive_threshold_decay(step_time: float, tc_adaptation: Scalar) -> Scalar:
     r"""Per-step decay :math:`e^{-\Delta t / \tau_k}` of the adaptive threshold terms."""
-    return _exp(-step_time / tc_adaptation)
+    return trace_decay(step_time, tc_adaptation)
 
 
 def adaptive_threshold_update(
