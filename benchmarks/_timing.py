@@ -8,6 +8,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import torch
+
 #: glibc malloc settings every benchmark runs under (see :func:`steady_allocator`).
 GLIBC_TUNABLES = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456"
 
@@ -30,19 +32,41 @@ def steady_allocator() -> None:
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for the work queued on ``device`` (CUDA); nothing on the CPU, which runs in order.
+
+    CUDA kernels run asynchronously: a host clock read right after launching
+    them measures the launches, not the work, so every timed region starts
+    and ends with this.
+    """
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device | str) -> str:
+    """The GPU's name for a CUDA device (``NVIDIA H200``), ``CPU`` otherwise."""
+    return torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "CPU"
+
+
 def interleaved(
-    candidates: dict[str, Callable[[], object]], runs: int, per: float = 1.0
+    candidates: dict[str, Callable[[], object]],
+    runs: int,
+    per: float = 1.0,
+    device: torch.device | str | None = None,
 ) -> dict[str, list[float]]:
     """Time each candidate ``runs`` times, alternating between them, in ms divided by ``per``.
 
     Interleaving puts every candidate under the same background load (the
-    machine is shared), so the ratios are fairer than back-to-back blocks.
+    machine is shared), so the ratios are fairer than back-to-back blocks. On
+    a CUDA ``device`` each run is bracketed by :func:`synchronize`.
     """
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(runs):
         for name, fn in candidates.items():
+            synchronize(device)
             start = time.perf_counter()
             fn()
+            synchronize(device)
             times[name].append((time.perf_counter() - start) * 1e3 / per)
     return times
 

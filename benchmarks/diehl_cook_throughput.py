@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/diehl_cook_throughput.py [--threads 1] [--runs 3] [--steps 100]
         [--batches 1 16 64] [--neurons 400 ...] [--device cpu|cuda] [--largest]
+        [--largest-cap 1048576] [--modes eager default reduce-overhead reduce-overhead+mark]
+        [--compile-at N:BATCH ...]
 
 Builds :class:`~inferno_lightning.models.DiehlCook2015` with the paper's
 settings (784 Poisson inputs, N adaptive-threshold excitatory neurons,
@@ -46,19 +48,46 @@ and at large batches (batch 64: 2.9 ms in an A/B run without it, 1.9 with).
 Before this session's fast paths, 400 neurons took 1.17 ms per step at batch
 16 and 6.57 at batch 64. No GPU was lent to this task, so the GPU target and
 the GPU figures for 100 to 6400 neurons are not measured:
-``--device cuda --neurons 100 400 1600 6400 --batches 1 16 --largest`` is the
-command for a task that has one.
+``benchmarks/gpu.sh`` runs this script on a GPU, with the sizes and modes of
+the issue.
+
+**Compiled and captured steps** (``--modes``, eager only by default): besides
+``eager``, ``default`` runs the model's step through ``compile_step()``,
+``reduce-overhead`` through ``compile_step(mode="reduce-overhead")`` (CUDA
+graphs on a GPU; on the CPU Inductor skips them), and ``reduce-overhead+mark``
+the same with ``torch.compiler.cudagraph_mark_step_begin()`` called before
+every simulation step (CUDA Graph Trees otherwise cannot tell where one step
+ends when the step's outputs, the neurons' state, feed the next step; the
+benchmark wraps the model's ``compiled_step`` for this, the package does not
+do it). ``--compile-at 400:64 ...`` limits the compiled modes to those
+(neurons, batch) pairs (default: every pair). Each mode starts from a fresh
+model with the same seed as eager's (same initial weights, same Poisson
+input), so its first training batch is compared with eager's: the weights'
+relative difference ``|dW|/|W|`` and the number of (sample, neuron) spike
+counts that differ. Verdict ``same``: identical counts and ``|dW|/|W|``
+<= 1e-5; ``rounding``: under 1 count in 10^3 differs (a voltage within
+rounding of the threshold fires in one and not the other, which then changes
+that neuron's update) and ``|dW|/|W|`` <= 1e-3; else ``DIFFERENT``. The row
+also gives the first batch's time (the compilation), the speed-up over
+eager's ms/step, Dynamo's graph breaks and Inductor's CUDA-graph counters
+(``cudagraph_skips`` > 0: the graphs were not used; set
+``TORCH_LOGS=perf_hints`` for the reasons). A mode that raises prints its
+error in the row and the next one runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
+import traceback
 import warnings
+from collections.abc import Callable
 
 import torch
-from _timing import steady_allocator
+import torch._dynamo.utils
+from _timing import device_name, steady_allocator, synchronize
 
 from inferno_lightning.learn import Updater, apply_flattened, flatten_pending
 from inferno_lightning.models import DiehlCook2015
@@ -66,6 +95,7 @@ from inferno_lightning.models import DiehlCook2015
 MNIST_SAMPLES = 60_000
 PAPER_STEPS = 700  # 350 ms at dt = 0.5 ms
 REST_STEPS = 300  # the paper's 150 ms rest at dt = 0.5 ms (the issue's GPU target counts it)
+MODES = ("eager", "default", "reduce-overhead", "reduce-overhead+mark")
 
 
 def build(neurons: int, steps: int, device: str = "cpu") -> DiehlCook2015:
@@ -77,21 +107,30 @@ def build(neurons: int, steps: int, device: str = "cpu") -> DiehlCook2015:
     return model.to(device).train()
 
 
-def train_batch(model: DiehlCook2015, inputs: torch.Tensor, updaters: list[Updater]) -> None:
+def train_batch(
+    model: DiehlCook2015, inputs: torch.Tensor, updaters: list[Updater]
+) -> torch.Tensor:
+    """One training batch as ``LocalLearning`` runs it on one rank; returns the spike counts."""
     with torch.no_grad():
-        model.respond(inputs)
+        counts = model.respond(inputs)
         flat, spec = flatten_pending(updaters)
         apply_flattened(updaters, flat, spec)
-    if inputs.is_cuda:
-        torch.cuda.synchronize(inputs.device)
+    synchronize(inputs.device)
+    return counts
 
 
-def largest_batch(neurons: int, steps: int, device: str, start: int = 64) -> int:
-    """The largest power-of-two batch whose training batch runs without running out of memory."""
+def updaters_of(model: DiehlCook2015) -> list[Updater]:
+    return [m for m in model.modules() if isinstance(m, Updater)]
+
+
+def largest_batch(
+    neurons: int, steps: int, device: str, start: int = 64, cap: int = 1 << 20
+) -> int:
+    """The largest power-of-two batch up to ``cap`` whose training batch runs without running out of memory."""
     batch, fits = start, 0
-    while batch <= 1 << 20:
+    while batch <= cap:
         model = build(neurons, steps, device)
-        updaters = [m for m in model.modules() if isinstance(m, Updater)]
+        updaters = updaters_of(model)
         try:
             train_batch(model, torch.rand(batch, 784, device=device), updaters)
         except torch.OutOfMemoryError:
@@ -102,6 +141,106 @@ def largest_batch(neurons: int, steps: int, device: str, start: int = 64) -> int
                 torch.cuda.empty_cache()
         fits, batch = batch, batch * 2
     return fits
+
+
+def mark_each_step(model: DiehlCook2015) -> None:
+    """Call ``torch.compiler.cudagraph_mark_step_begin()`` before every compiled simulation step."""
+    compiled_step = model.compiled_step
+
+    def marked() -> Callable[[torch.Tensor], torch.Tensor]:
+        step = compiled_step()
+
+        def call(inputs: torch.Tensor) -> torch.Tensor:
+            torch.compiler.cudagraph_mark_step_begin()
+            return step(inputs)
+
+        return call
+
+    model.compiled_step = marked  # an instance attribute: SpikingModule._simulate calls it
+
+
+def prepare(model: DiehlCook2015, mode: str) -> None:
+    """Put ``model`` in ``mode`` (see the module docstring), with Dynamo's caches emptied."""
+    if mode == "eager":
+        return
+    # A fresh model's step recompiles anyway (its guards hold the old module); emptying the
+    # caches keeps a run of many sizes under Dynamo's recompile limit, past which it would
+    # quietly fall back to the eager step.
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    if mode == "default":
+        model.compile_step()
+    else:
+        model.compile_step(mode="reduce-overhead")
+        if mode == "reduce-overhead+mark":
+            mark_each_step(model)
+
+
+def compile_counters() -> str:
+    """Dynamo's graph breaks and Inductor's CUDA-graph counters since :func:`prepare`."""
+    counters = torch._dynamo.utils.counters
+    parts = [f"graph breaks {sum(counters['graph_break'].values())}"]
+    parts += [
+        f"{name} {value}"
+        for name, value in sorted(counters["inductor"].items())
+        if "cudagraph" in name
+    ]
+    return ", ".join(parts)
+
+
+def compare(
+    eager: tuple[torch.Tensor, torch.Tensor], other: tuple[torch.Tensor, torch.Tensor]
+) -> str:
+    """Verdict on a mode's first batch against eager's: (weights, counts) of each."""
+    (w_eager, c_eager), (w_other, c_other) = eager, other
+    relative = float((w_other - w_eager).norm() / w_eager.norm())
+    differ = int((c_other != c_eager).sum())
+    if differ == 0 and relative <= 1e-5:
+        verdict = "same"
+    elif differ <= 1e-3 * c_eager.numel() and relative <= 1e-3:
+        verdict = "rounding"
+    else:
+        verdict = "DIFFERENT"
+    return f"{verdict}: |dW|/|W| {relative:.1e}, {differ}/{c_eager.numel()} counts differ"
+
+
+def measure(
+    neurons: int, batch: int, mode: str, inputs: torch.Tensor, args: argparse.Namespace
+) -> tuple[list[float], float, tuple[torch.Tensor, torch.Tensor]]:
+    """Times of ``args.runs`` training batches in ms per step, the first batch's time in s,
+    and the weights and spike counts after the first batch."""
+    model = build(neurons, args.steps, args.device)
+    prepare(model, mode)
+    updaters = updaters_of(model)
+    try:
+        synchronize(args.device)
+        start = time.perf_counter()
+        counts = train_batch(model, inputs, updaters)
+        first = time.perf_counter() - start
+        after_first = (model.input_connection.weight.detach().clone(), counts.clone())
+        times = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            train_batch(model, inputs, updaters)
+            times.append((time.perf_counter() - start) * 1e3 / args.steps)
+        return times, first, after_first
+    finally:
+        del model, updaters
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def row(neurons: int, batch: int, mode: str, times: list[float], steps: int) -> str:
+    per_step = statistics.median(times)
+    samples_per_s = batch / (per_step * steps / 1e3)
+    # Whole batches: the last, partial batch of an epoch costs a whole one.
+    batches = math.ceil(MNIST_SAMPLES / batch)
+    epochs = [batches * n * per_step / 1e3 for n in (steps, PAPER_STEPS, PAPER_STEPS + REST_STEPS)]
+    return (
+        f"{neurons:>5} {batch:>6} {mode:>20} {per_step:>9.3f} ± {(max(times) - min(times)) / 2:<6.3f}"
+        f"{samples_per_s:>10.1f} {epochs[0] / 60:>9.1f} min {epochs[1] / 60:>7.1f} min "
+        f"{epochs[2]:>10.1f} s"
+    )
 
 
 def main() -> None:
@@ -116,45 +255,75 @@ def main() -> None:
     parser.add_argument(
         "--largest", action="store_true", help="also time the largest power-of-two batch that fits"
     )
+    parser.add_argument(
+        "--largest-cap", type=int, default=1 << 20, help="the largest batch --largest tries"
+    )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["eager"])
+    parser.add_argument(
+        "--compile-at",
+        nargs="+",
+        default=None,
+        metavar="N:BATCH",
+        help="(neurons, batch) pairs that the compiled modes run at (default: every pair)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = args.device
-    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
+    compile_at = (
+        None
+        if args.compile_at is None
+        else {tuple(int(x) for x in pair.split(":")) for pair in args.compile_at}
+    )
+    modes = ["eager", *(mode for mode in args.modes if mode != "eager")]
     print(
-        f"W4 DiehlCook2015 784->N, dt 0.5 ms, {args.steps} steps per batch, on {name}, "
-        f"{args.threads} threads, {args.runs} runs (after one warm-up batch)"
+        f"W4 DiehlCook2015 784->N, dt 0.5 ms, {args.steps} steps per batch, on "
+        f"{device_name(device)}, {args.threads} threads, {args.runs} runs (after one warm-up "
+        f"batch), torch {torch.__version__}; epochs of {MNIST_SAMPLES} samples in whole batches",
+        flush=True,
     )
     print(
-        f"{'N':>5} {'batch':>6} {'ms/step':>17} {'samples/s':>10} {'epoch @' + str(args.steps):>12} "
-        f"{'epoch @700':>11} {'@700+300 rest':>14}"
+        f"{'N':>5} {'batch':>6} {'mode':>20} {'ms/step':>18} {'samples/s':>10} "
+        f"{'epoch @' + str(args.steps):>12} {'epoch @700':>11} {'@700+300 rest':>14}",
+        flush=True,
     )
     generator = torch.Generator().manual_seed(0)
     for neurons in args.neurons:
         batches = list(args.batches)
         if args.largest:
-            batches.append(largest_batch(neurons, args.steps, device))
+            fits = largest_batch(neurons, args.steps, device, cap=args.largest_cap)
+            print(f"{neurons:>5} largest power-of-two batch that fits (at most {args.largest_cap}): "
+                  f"{fits}", flush=True)  # fmt: skip
+            if fits:
+                batches.append(fits)
         for batch in batches:
-            model = build(neurons, args.steps, device)
-            updaters = [m for m in model.modules() if isinstance(m, Updater)]
             inputs = torch.rand(batch, 784, generator=generator).to(device)
-            train_batch(model, inputs, updaters)
-            times = []
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                train_batch(model, inputs, updaters)
-                times.append((time.perf_counter() - start) * 1e3 / args.steps)
-            per_step = statistics.median(times)
-            samples_per_s = batch / (per_step * args.steps / 1e3)
-            epochs = [
-                MNIST_SAMPLES / batch * steps * per_step / 1e3 / 60
-                for steps in (args.steps, PAPER_STEPS, PAPER_STEPS + REST_STEPS)
-            ]
-            print(
-                f"{neurons:>5} {batch:>6} {per_step:>9.3f} ± {(max(times) - min(times)) / 2:<5.3f} "
-                f"{samples_per_s:>10.1f} {epochs[0]:>9.1f} min {epochs[1]:>7.1f} min "
-                f"{epochs[2] * 60:>10.1f} s"
-            )
-            del model, updaters
+            eager_times: list[float] | None = None
+            eager_state: tuple[torch.Tensor, torch.Tensor] | None = None
+            for mode in modes:
+                if (
+                    mode != "eager"
+                    and compile_at is not None
+                    and (neurons, batch) not in compile_at
+                ):
+                    continue
+                try:
+                    times, first, state = measure(neurons, batch, mode, inputs, args)
+                except Exception as error:  # one failed mode must not end the run
+                    traceback.print_exc()
+                    message = str(error).strip().splitlines()
+                    print(f"{neurons:>5} {batch:>6} {mode:>20} failed: {type(error).__name__}: "
+                          f"{message[0] if message else ''}", flush=True)  # fmt: skip
+                    continue
+                line = row(neurons, batch, mode, times, args.steps)
+                if mode == "eager":
+                    eager_times, eager_state = times, state
+                else:
+                    line += f"  first batch {first:.1f} s"
+                    if eager_times is not None and eager_state is not None:
+                        speedup = statistics.median(eager_times) / statistics.median(times)
+                        line += f", {speedup:.2f}x eager, {compare(eager_state, state)}"
+                    line += f", {compile_counters()}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 64, 100 steps of random input current, no autograd.
 
     .venv/bin/python benchmarks/lif_forward.py [--runs 9] [--threads 1] [--steps 100] [--compiled]
+        [--device cpu|cuda]
 
 Prints, per implementation, the median and half-range of the time per step
 over ``--runs`` runs (the two implementations alternate, so both see the same
@@ -39,6 +40,10 @@ plain compiled function on W1's 64 000 neurons about 47 us per call (65 us
 with ``lerp`` selections, which Inductor lowers to many more vector
 operations), and the rest is the in-kernel NaN check and keeping and
 stacking the float spikes.
+
+``--device cuda`` runs both implementations (and the compiled step) on the
+GPU, with the same inputs and checks; each timed run starts and ends with
+``torch.cuda.synchronize()``. No GPU figures yet (``benchmarks/gpu.sh``).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import tempfile
 import time
 
 import torch
-from _timing import interleaved, ratio, steady_allocator, summary
+from _timing import device_name, interleaved, ratio, steady_allocator, summary, synchronize
 
 from inferno_lightning.neural import LIF
 
@@ -61,8 +66,8 @@ TAU, REST, RESET, THRESH, REFRAC, R = 20.0, -65.0, -65.0, -50.0, 2.0, 1.0
 def reference(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The loop a researcher would write: exact LIF step, threshold, reset, refractory hold."""
     batch = inputs.shape[1]
-    v = torch.full((batch, N), REST)
-    refrac = torch.zeros(batch, N)
+    v = torch.full((batch, N), REST, device=inputs.device)
+    refrac = torch.zeros(batch, N, device=inputs.device)
     decay = math.exp(-DT / TAU)
     gain, offset = R * (1 - decay), REST * (1 - decay)
     spikes = []
@@ -94,13 +99,15 @@ def main() -> None:
     parser.add_argument(
         "--compiled", action="store_true", help="also time our step through torch.compile"
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
-    inputs = torch.rand(args.steps, BATCH, N, generator=generator) * 40.0
+    inputs = (torch.rand(args.steps, BATCH, N, generator=generator) * 40.0).to(device)
     neurons = LIF(
         N, DT, rest_v=REST, reset_v=RESET, thresh_v=THRESH, refrac_t=REFRAC, time_constant=TAU
-    )
+    ).to(device)
     compiled = torch.compile(neurons) if args.compiled else None
     compile_s = 0.0
     with torch.no_grad():
@@ -109,6 +116,7 @@ def main() -> None:
         if compiled is not None:  # compiles here, outside the timing; must match eager
             start = time.perf_counter()
             compiled_spikes, compiled_v = ours(neurons, inputs, compiled)
+            synchronize(device)
             compile_s = time.perf_counter() - start
             # Fused kernels round differently: the same rule as against the reference.
             flips = compiled_spikes.float() != our_spikes.float()
@@ -124,7 +132,7 @@ def main() -> None:
     torch.testing.assert_close(our_v[same], ref_v[same])
     print(
         f"W1 LIF forward {N} neurons, batch {BATCH}, {args.steps} steps, "
-        f"{args.threads} threads, {args.runs} runs, ms per step "
+        f"on {device_name(device)}, {args.threads} threads, {args.runs} runs, ms per step "
         f"({int(ref_spikes.sum())} spikes, {int(differ.sum())} differ by rounding)"
     )
 
@@ -144,7 +152,7 @@ def main() -> None:
                 ours(neurons, inputs, compiled)
 
         runs["compiled"] = run_compiled
-    times = interleaved(runs, args.runs, args.steps)
+    times = interleaved(runs, args.runs, args.steps, device)
     print(
         f"reference {summary(times['reference'])}  ours {summary(times['ours'])}  "
         f"ours/ref {ratio(times['ours'], times['reference'])}"

@@ -4,7 +4,8 @@
 cumulative traces, updates applied every step (soft bounds), 250 steps,
 batch 1 and 16.
 
-    .venv/bin/python benchmarks/stdp_dense.py [--runs 9] [--threads 1]
+    .venv/bin/python benchmarks/stdp_dense.py [--runs 9] [--threads 1] [--steps 250]
+        [--batches 1 16] [--device cpu|cuda]
 
 Prints, per batch size, the median and half-range of the time per simulation
 step of each implementation over interleaved runs, the median and range of
@@ -35,6 +36,10 @@ postsynaptic spikes correlated as a sparse product, each step's products
 computed straight into the Accumulator's running sums (no weight-sized tensor
 per step), rules declaring non-negative terms (no pass to find their signs),
 the soft bound in three passes, and a cheaper neuron step.
+
+``--device cuda`` runs both on the GPU (inputs and initial weights drawn on
+the CPU, as here, then moved); each timed run starts and ends with
+``torch.cuda.synchronize()``. No GPU figures yet (``benchmarks/gpu.sh``).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import argparse
 import math
 
 import torch
-from _timing import interleaved, ratio, steady_allocator, summary
+from _timing import device_name, interleaved, ratio, steady_allocator, summary
 
 from inferno_lightning.learn import STDP, updater_for
 from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
@@ -64,12 +69,12 @@ def reference(
 
     ``counts``, if given, receives the number of postsynaptic spikes.
     """
-    batch = inputs.shape[1]
+    batch, device = inputs.shape[1], inputs.device
     w = weight.clone()
-    v = torch.full((batch, N_OUT), REST)
-    refrac = torch.zeros(batch, N_OUT)
-    x_pre = torch.zeros(batch, N_IN)
-    x_post = torch.zeros(batch, N_OUT)
+    v = torch.full((batch, N_OUT), REST, device=device)
+    refrac = torch.zeros(batch, N_OUT, device=device)
+    x_pre = torch.zeros(batch, N_IN, device=device)
+    x_post = torch.zeros(batch, N_OUT, device=device)
     decay = math.exp(-DT / TAU)
     trace_decay = math.exp(-DT / TC_TRACE)
     for t in range(inputs.shape[0]):
@@ -95,6 +100,7 @@ def reference(
 def ours(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     connection = LinearDense(N_IN, N_OUT, synapse=DeltaCurrent(N_IN, DT), weight_init=weight)
     layer = Serial(connection, LIF(N_OUT, DT, time_constant=TAU, thresh_v=THRESH, refrac_t=REFRAC))
+    layer.to(inputs.device)  # a no-op on the CPU
     updater = updater_for(connection)
     updater.add("weight", bound="soft", w_min=0.0, w_max=W_MAX)
     stdp = STDP(lr_post=LR_POST, lr_pre=LR_PRE, tc_post=TC_TRACE, tc_pre=TC_TRACE)
@@ -111,21 +117,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    steps = args.steps
     generator = torch.Generator().manual_seed(0)
-    weight = torch.rand(N_OUT, N_IN, generator=generator) * WEIGHT_SCALE
+    weight = (torch.rand(N_OUT, N_IN, generator=generator) * WEIGHT_SCALE).to(device)
     print(
-        f"W2 STDP dense {N_IN}->{N_OUT}, {STEPS} steps, {args.threads} threads, "
-        f"{args.runs} interleaved runs, ms per step"
+        f"W2 STDP dense {N_IN}->{N_OUT}, {steps} steps, on {device_name(device)}, "
+        f"{args.threads} threads, {args.runs} interleaved runs, ms per step"
     )
-    for batch in (1, 16):
-        inputs = (torch.rand(STEPS, batch, N_IN, generator=generator) < INPUT_P).float()
+    for batch in args.batches:
+        inputs = (torch.rand(steps, batch, N_IN, generator=generator) < INPUT_P).float().to(device)
         # Same computation: the final weights agree.
         counts: list[float] = []
         with torch.no_grad():
             difference = (reference(inputs, weight, counts) - ours(inputs, weight)).abs().max()
-        rate = sum(counts) / (STEPS * DT * 1e-3 * batch * N_OUT)
+        rate = sum(counts) / (steps * DT * 1e-3 * batch * N_OUT)
 
         def run(fn, inputs=inputs):
             def call() -> None:
@@ -134,7 +145,9 @@ def main() -> None:
 
             return call
 
-        times = interleaved({"reference": run(reference), "ours": run(ours)}, args.runs, STEPS)
+        times = interleaved(
+            {"reference": run(reference), "ours": run(ours)}, args.runs, steps, device
+        )
         print(
             f"batch {batch:>2}: reference {summary(times['reference'])} ours {summary(times['ours'])}"
             f" ours/ref {ratio(times['ours'], times['reference'])}"

@@ -9,6 +9,7 @@ dropped between iterations; no optimizer step, so every iteration does the
 same work.
 
     .venv/bin/python benchmarks/surrogate_bptt.py [--runs 9] [--threads 1] [--steps 25] [--iters 2]
+        [--device cpu|cuda]
 
 Ours: ``Serial(LinearDense(DeltaCurrent), LIF(surrogate=Surrogate("arctan", 2)))``
 for both layers, as :class:`~inferno_lightning.models.SurrogateConvSNN` builds
@@ -38,6 +39,13 @@ ours over the reference is per-step Python (input checks, the neuron's state
 bookkeeping) and the delta synapse's copy of the input spikes. Before the no-refractory fast path in ``_SpikingNeuron._fire`` (the
 refractory count-down and hold skipped when ``refrac_t`` is zero and no neuron
 is refractory) ours was 1.10-1.11x at 1 thread.
+
+``--device cuda`` runs both on the GPU (inputs, targets and weights drawn on
+the CPU, as here, then moved); each timed run starts and ends with
+``torch.cuda.synchronize()``. There the two may pick different matrix-product
+kernels, so the check accepts output spikes that differ by rounding in under
+1 in 10^3 (W1's rule) and then reports the gradients' relative difference
+instead of requiring them allclose. No GPU figures yet (``benchmarks/gpu.sh``).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _timing import interleaved, ratio, steady_allocator, summary
+from _timing import device_name, interleaved, ratio, steady_allocator, summary
 from torch import nn
 
 from inferno_lightning.functional.spikes import Surrogate
@@ -91,8 +99,8 @@ class Reference(nn.Module):
         return z, v * (1 - z.detach())
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        v1 = torch.full((inputs.shape[1], N_HIDDEN), REST)
-        v2 = torch.full((inputs.shape[1], N_OUT), REST)
+        v1 = torch.full((inputs.shape[1], N_HIDDEN), REST, device=inputs.device)
+        v2 = torch.full((inputs.shape[1], N_OUT), REST, device=inputs.device)
         out = []
         for t in range(inputs.shape[0]):
             z1, v1 = self.lif(self.fc1(inputs[t]), v1)
@@ -149,8 +157,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--iters", type=int, default=2, help="iterations per timed run")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
     inputs = (torch.rand(args.steps, BATCH, N_IN, generator=generator) < RATE).float()
     targets = torch.randint(N_OUT, (BATCH,), generator=generator)
@@ -160,6 +170,9 @@ def main() -> None:
         for ref_layer, our_layer in ((reference.fc1, ours.hidden), (reference.fc2, ours.output)):
             ref_layer.weight.copy_(our_layer.connection.weight)
             ref_layer.bias.copy_(our_layer.connection.bias)
+    inputs, targets = inputs.to(device), targets.to(device)
+    ours.to(device)
+    reference.to(device)
 
     # Same computation. The two round the voltage update differently (ours fuses
     # gain * I + offset + decay * V in another order and takes the constants from
@@ -170,22 +183,31 @@ def main() -> None:
     # 25 x 128 products of float32 terms in a different order in each.
     our_out = iteration(ours, inputs, targets)
     ref_out = iteration(reference, inputs, targets)
-    assert torch.equal(our_out, ref_out), f"{int((our_out != ref_out).sum())} output spikes differ"
-    torch.testing.assert_close(loss_of(our_out, targets), loss_of(ref_out, targets))
-    for ref_layer, our_layer in ((reference.fc1, ours.hidden), (reference.fc2, ours.output)):
-        for name in ("weight", "bias"):
-            torch.testing.assert_close(
-                getattr(our_layer.connection, name).grad,
-                getattr(ref_layer, name).grad,
-                rtol=1e-5,
-                atol=1e-6,
-            )
+    pairs = [
+        (getattr(our_layer.connection, name).grad, getattr(ref_layer, name).grad)
+        for ref_layer, our_layer in ((reference.fc1, ours.hidden), (reference.fc2, ours.output))
+        for name in ("weight", "bias")
+    ]
+    differ = int((our_out != ref_out).sum())
+    if differ and device.type != "cpu" and differ < 1e-3 * our_out.numel():
+        worst = max(float((ours_ - ref).norm() / ref.norm()) for ours_, ref in pairs)
+        agreement = (
+            f"{differ} output spikes differ by rounding, gradients differ by up to "
+            f"{worst:.1e} relative"
+        )
+    else:
+        assert not differ, f"{differ} output spikes differ"
+        torch.testing.assert_close(loss_of(our_out, targets), loss_of(ref_out, targets))
+        for ours_, ref in pairs:
+            torch.testing.assert_close(ours_, ref, rtol=1e-5, atol=1e-6)
+        agreement = "identical spikes, gradients allclose"
     grad_norm = float(ours.hidden.connection.weight.grad.norm())
     print(
         f"W3 surrogate BPTT {N_IN}-{N_HIDDEN}-{N_OUT}, batch {BATCH}, {args.steps} steps, "
-        f"{args.threads} threads, {args.runs} runs, ms per iteration (forward + backward; "
-        f"{int(ref_out.sum())} output spikes, loss {float(loss_of(ref_out, targets).detach()):.4f}, "
-        f"|grad W1| {grad_norm:.3g}, identical spikes, gradients allclose)"
+        f"on {device_name(device)}, {args.threads} threads, {args.runs} runs, ms per iteration "
+        f"(forward + backward; {int(ref_out.sum())} output spikes, "
+        f"loss {float(loss_of(ref_out, targets).detach()):.4f}, |grad W1| {grad_norm:.3g}, "
+        f"{agreement})"
     )
     times = interleaved(
         {
@@ -194,6 +216,7 @@ def main() -> None:
         },
         args.runs,
         args.iters,
+        device,
     )
     print(
         f"reference {summary(times['reference'])}  ours {summary(times['ours'])}  "
