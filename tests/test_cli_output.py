@@ -80,6 +80,12 @@ def test_testing_an_untrained_label_readout_model_is_refused(
         trainer.test(model, datamodule=DigitsDataModule(batch_size=8), verbose=False)
 
 
+def test_evaluating_with_no_last_checkpoint_is_refused_before_the_run(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="--ckpt_path last: no last.ckpt in .*digits_diehl"):
+        cli(["validate", "--config", DIGITS, *SMALL, "--ckpt_path", "last"])
+    assert offline_runs(tmp_path) == []
+
+
 def test_testing_a_fitted_checkpoint_reports_its_accuracy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -399,6 +399,7 @@ class InfernoLightningCLI(LightningCLI):
             return
         callbacks = (config.get("trainer") or {}).get("callbacks") or []
         found: list[Path] = []
+        searched: set[str] = set()
         for spec in callbacks if isinstance(callbacks, list) else [callbacks]:
             if not hasattr(spec, "get"):
                 continue
@@ -407,6 +408,7 @@ class InfernoLightningCLI(LightningCLI):
                 continue
             dirpath = (spec.get("init_args") or {}).get("dirpath")
             if dirpath:
+                searched.add(str(Path(dirpath).resolve()))
                 found += [
                     path
                     for path in Path(dirpath).glob("last*.ckpt")
@@ -414,6 +416,12 @@ class InfernoLightningCLI(LightningCLI):
                 ]
         if found:
             config["ckpt_path"] = str(max(found, key=lambda path: path.stat().st_mtime).resolve())
+        elif subcommand in ("validate", "test", "predict"):
+            folders = ", ".join(sorted(searched)) or "none configured"
+            raise FileNotFoundError(
+                f"--ckpt_path last: no last.ckpt in the checkpoint folders ({folders}); fit "
+                "first, or pass a checkpoint file"
+            )
 
     def _check_overrides(self, subcommand: str, path: str) -> None:
         """Refuse command-line model arguments that contradict the checkpoint's hyperparameters."""
