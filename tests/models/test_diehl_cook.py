@@ -115,6 +115,57 @@ def test_the_winner_suppresses_the_others(inhibition: str) -> None:
     assert trains[17.5] == [winner, [0] * 9, [0] * 9]
 
 
+def test_a_conductance_spike_moves_the_voltage_as_the_closed_form() -> None:
+    # g = 0.5 for the step of the spike (E_exc = 0 mV): V_inf = -65 / 1.5 = -43.33 mV and
+    # V = V_inf + (-65 - V_inf) e^{-0.5 * 1.5 / 100} = -64.838 mV (a delta synapse: -64.5 mV).
+    model = DiehlCook2015(
+        n_inputs=1, n_neurons=1, presentation_time=0.5, synapses="conductance"
+    ).eval()
+    with torch.no_grad():
+        model.input_connection.weight.fill_(0.5)
+        model.simulate(torch.ones(1, 1, 1))
+    target = -65.0 / 1.5
+    expected = target + (-65.0 - target) * math.exp(-0.5 * 1.5 / 100.0)
+    assert expected == pytest.approx(-64.838, abs=1e-3)
+    assert float(model.excitatory_neurons.voltage) == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("inhibition", ["lateral", "population"])
+def test_conductance_inhibition_stops_at_the_inhibitory_reversal_potential(inhibition: str) -> None:
+    # Neuron 0 fires at once and inhibits neuron 1 with a huge weight: through a current it
+    # falls by about 1000 mV, through a conductance never below E_inh = -100 mV.
+    lowest = {}
+    for synapses in ("current", "conductance"):
+        model = DiehlCook2015(
+            n_inputs=4, n_neurons=2, step_time=0.5, presentation_time=5.0, min_spikes=0,
+            inhibition=inhibition, synapses=synapses, inhibition_weight=1000.0,
+            excitation_weight=1000.0,
+        ).eval()  # fmt: skip
+        with torch.no_grad():
+            model.input_connection.weight.copy_(torch.tensor([[1.0] * 4, [0.0] * 4]))
+            model.reset_state()
+            voltages = []
+            for _ in range(10):
+                model.step(torch.ones(1, 4, dtype=torch.bool))
+                voltages.append(float(model.excitatory_neurons.voltage[0, 1]))
+        lowest[synapses] = min(voltages)
+    assert lowest["current"] < -500.0
+    assert -100.0 <= lowest["conductance"] < -90.0
+
+
+def test_paper_faithful_is_the_conductance_network_with_the_papers_values() -> None:
+    model = DiehlCook2015.paper_faithful(n_neurons=10)
+    hp = model.hparams
+    assert (hp.synapses, hp.inhibition, hp.bound) == ("conductance", "population", "hard")
+    assert (model.excitation_weight, model.inhibition_weight) == (10.4, 17.0)
+    assert (hp.exc_reversal_v, hp.inh_reversal_v) == (0.0, -100.0)
+    assert (hp.tc_exc_conductance, hp.tc_inh_conductance) == (1.0, 2.0)
+    assert (hp.lr_post, hp.lr_pre, hp.theta_increment) == (0.01, 0.0001, 0.05)
+    assert model.norm_total == pytest.approx(78.0)
+    counts = model.respond(torch.rand(2, 784))
+    assert counts.shape == (2, 10)
+
+
 def test_an_update_keeps_weights_bounded_and_normalised() -> None:
     model = DiehlCook2015(**SMALL, min_spikes=0).train()
     before = model.input_connection.weight.detach().clone()
@@ -242,6 +293,9 @@ def test_bad_arguments_are_named() -> None:
         ({"bound": "power"}, "bound must be one of"),
         ({"max_rate": 2500.0}, "must be at most one spike per step"),
         ({"min_spikes": -1}, "min_spikes must be a non-negative int"),
+        ({"synapses": "alpha"}, "synapses must be one of"),
+        ({"inh_reversal_v": 10.0}, r"exc_reversal_v \(0.0\) must be greater than inh_reversal_v"),
+        ({"tc_inh_conductance": 0.0}, "tc_inh_conductance must be positive"),
     ]:
         with pytest.raises(ValueError, match=message):
             DiehlCook2015(**kwargs)

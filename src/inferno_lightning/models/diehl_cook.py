@@ -31,18 +31,40 @@ from ..neural import (
     ALIF,
     LIF,
     DeltaCurrent,
+    ExponentialConductance,
     Layer,
     LinearDense,
     LinearDirect,
     LinearLateral,
+    ReversalPotentials,
     Serial,
 )
 from ._common import flat_intensities, log_count_accuracy
 
-__all__ = ["DiehlCook2015", "INHIBITION_MODES"]
+__all__ = ["DiehlCook2015", "INHIBITION_MODES", "SYNAPSE_KINDS", "PAPER_SETTINGS"]
 
 #: Values accepted by ``DiehlCook2015(inhibition=...)``.
 INHIBITION_MODES: tuple[str, ...] = ("lateral", "population")
+#: Values accepted by ``DiehlCook2015(synapses=...)``.
+SYNAPSE_KINDS: tuple[str, ...] = ("current", "conductance")
+# Default (excitation, inhibition) weights per synapse kind: current-based in mV per spike,
+# conductance-based in units of the leak conductance (D&C code: 10.4 and 17).
+_DEFAULT_WEIGHTS = {"current": (22.5, 60.0), "conductance": (10.4, 17.0)}
+
+#: The paper's network as the D&C code runs it, for batch 1 (see :meth:`DiehlCook2015.paper_faithful`).
+PAPER_SETTINGS: dict[str, object] = {
+    "step_time": 0.5,
+    "presentation_time": 350.0,
+    "max_rate": 63.75,
+    "inhibition": "population",
+    "synapses": "conductance",
+    "excitation_weight": 10.4,
+    "inhibition_weight": 17.0,
+    "theta_increment": 0.05,
+    "lr_post": 0.01,
+    "lr_pre": 0.0001,
+    "bound": "hard",
+}
 
 # D&C: each excitatory neuron's 784 input weights sum to 78.
 _PAPER_NORM_PER_INPUT = 78.0 / 784.0
@@ -249,6 +271,7 @@ class DiehlCook2015(SpikingModule):
         rest_time: float = 0.0,
         max_rate: float = 63.75,
         inhibition: str = "lateral",
+        synapses: str = "current",
         exc_rest_v: float = -65.0,
         exc_reset_v: float = -65.0,
         exc_thresh_v: float = -52.0,
@@ -261,8 +284,12 @@ class DiehlCook2015(SpikingModule):
         inh_thresh_v: float = -40.0,
         inh_refrac_t: float = 2.0,
         inh_time_constant: float = 10.0,
-        excitation_weight: float = 22.5,
-        inhibition_weight: float = 17.5,
+        excitation_weight: float | None = None,
+        inhibition_weight: float | None = None,
+        exc_reversal_v: float = 0.0,
+        inh_reversal_v: float = -100.0,
+        tc_exc_conductance: float = 1.0,
+        tc_inh_conductance: float = 2.0,
         w_max: float = 1.0,
         weight_init_max: float = 0.3,
         norm_total: float | None = None,
@@ -291,6 +318,7 @@ class DiehlCook2015(SpikingModule):
         _whole_steps("rest_time", rest_time, step_time, allow_zero=True)
         nonnegative("max_rate", max_rate, "Hz")
         check_choice("inhibition", inhibition, INHIBITION_MODES)
+        check_choice("synapses", synapses, SYNAPSE_KINDS)
         check_greater("exc_thresh_v", exc_thresh_v, "exc_reset_v", exc_reset_v)
         check_greater("inh_thresh_v", inh_thresh_v, "inh_reset_v", inh_reset_v)
         for name, value in (("exc_refrac_t", exc_refrac_t), ("inh_refrac_t", inh_refrac_t)):
@@ -304,8 +332,14 @@ class DiehlCook2015(SpikingModule):
         ):
             positive(name, value, "ms")
         nonnegative("theta_increment", theta_increment, "mV")
-        nonnegative("excitation_weight", excitation_weight, "mV")
-        nonnegative("inhibition_weight", inhibition_weight, "mV")
+        weight_unit = "mV" if synapses == "current" else "(leak conductances)"
+        if excitation_weight is not None:
+            nonnegative("excitation_weight", excitation_weight, weight_unit)
+        if inhibition_weight is not None:
+            nonnegative("inhibition_weight", inhibition_weight, weight_unit)
+        check_greater("exc_reversal_v", exc_reversal_v, "inh_reversal_v", inh_reversal_v)
+        positive("tc_exc_conductance", tc_exc_conductance, "ms")
+        positive("tc_inh_conductance", tc_inh_conductance, "ms")
         positive("w_max", w_max)
         positive("weight_init_max", weight_init_max)
         if weight_init_max > w_max:
@@ -340,6 +374,35 @@ class DiehlCook2015(SpikingModule):
         """Sum of each excitatory neuron's input weights after every update."""
         total = self.hparams.norm_total
         return _PAPER_NORM_PER_INPUT * self.hparams.n_inputs if total is None else float(total)
+
+    @property
+    def excitation_weight(self) -> float:
+        """Excitatory-to-inhibitory weight in use: mV per spike, or a conductance (leak units)."""
+        weight = self.hparams.excitation_weight
+        return _DEFAULT_WEIGHTS[self.hparams.synapses][0] if weight is None else float(weight)
+
+    @property
+    def inhibition_weight(self) -> float:
+        """Inhibition weight in use: mV per spike, or a conductance (leak units)."""
+        weight = self.hparams.inhibition_weight
+        return _DEFAULT_WEIGHTS[self.hparams.synapses][1] if weight is None else float(weight)
+
+    @classmethod
+    def paper_faithful(cls, **overrides: Any) -> DiehlCook2015:
+        r"""The paper's network: conductance synapses, an inhibitory population, its rates, for batch 1.
+
+        :data:`PAPER_SETTINGS` (D&C and the D&C code): conductance-based
+        synapses (:math:`E_\text{exc}` = 0 mV, :math:`E_\text{inh}` = -100 mV,
+        :math:`\tau_{g_e}` = 1 ms, :math:`\tau_{g_i}` = 2 ms), excitatory-to-
+        inhibitory conductance 10.4 and inhibitory-to-excitatory 17,
+        :math:`\theta_+` = 0.05 mV, :math:`\eta_\text{post}` = 0.01,
+        :math:`\eta_\text{pre}` = 0.0001 per sample with hard bounds, 350 ms
+        at 0.5 ms, 63.75 Hz. Train it with batch 1 (its rates are per sample).
+
+        Args:
+            overrides: any other init argument (e.g. ``n_neurons``), or one of these.
+        """
+        return cls(**{**PAPER_SETTINGS, **overrides})
 
     @property
     def top_rate(self) -> float:
@@ -379,38 +442,64 @@ class DiehlCook2015(SpikingModule):
             tc_adaptation=hp.tc_theta, spike_increment=hp.theta_increment,
             batch_reduction="mean", check_finite=False,
         )  # fmt: skip
+        conductance = hp.synapses == "conductance"
+
+        def synapse(size: int, time_constant: float) -> DeltaCurrent | ExponentialConductance:
+            if conductance:
+                return ExponentialConductance(
+                    size, dt, time_constant=time_constant, check_inputs=False
+                )
+            return DeltaCurrent(size, dt, check_inputs=False)
+
+        # Current-based inhibition subtracts; a conductance is positive and E_inh does the rest.
         inhibition = LinearLateral(
-            n, synapse=DeltaCurrent(n, dt, check_inputs=False),
-            weight_init=-float(hp.inhibition_weight),
+            n, synapse=synapse(n, hp.tc_inh_conductance),
+            weight_init=self.inhibition_weight if conductance else -self.inhibition_weight,
         )  # fmt: skip
         self.excitatory = Layer(
             connections={
                 "input": LinearDense(
-                    n_in, n, synapse=DeltaCurrent(n_in, dt, check_inputs=False),
-                    weight_init=initial,
+                    n_in, n, synapse=synapse(n_in, hp.tc_exc_conductance), weight_init=initial,
                 ),
                 "inhibition": inhibition,
             },
             neurons={"excitatory": excitatory},
             wiring={"input": "excitatory", "inhibition": "excitatory"},
+            combine=(
+                {
+                    "excitatory": ReversalPotentials(
+                        excitatory, {"input": hp.exc_reversal_v, "inhibition": hp.inh_reversal_v}
+                    )
+                }
+                if conductance
+                else "sum"
+            ),
         )  # fmt: skip
         self.excitatory.connections["inhibition"].weight.requires_grad_(False)
-        self.inhibitory: Serial | None = None
+        self.inhibitory: Layer | None = None
         if hp.inhibition == "population":
-            self.inhibitory = Serial(
-                LinearDirect(
-                    n, synapse=DeltaCurrent(n, dt, check_inputs=False),
-                    weight_init=float(hp.excitation_weight),
-                ),
-                LIF(
-                    n, dt,
-                    rest_v=hp.inh_rest_v, reset_v=hp.inh_reset_v, thresh_v=hp.inh_thresh_v,
-                    refrac_t=hp.inh_refrac_t, time_constant=hp.inh_time_constant,
-                    resistance=_unit_jump_resistance(dt, hp.inh_time_constant),
-                    check_finite=False,
-                ),
+            neuron = LIF(
+                n, dt,
+                rest_v=hp.inh_rest_v, reset_v=hp.inh_reset_v, thresh_v=hp.inh_thresh_v,
+                refrac_t=hp.inh_refrac_t, time_constant=hp.inh_time_constant,
+                resistance=_unit_jump_resistance(dt, hp.inh_time_constant),
+                check_finite=False,
             )  # fmt: skip
-            self.inhibitory.connection.weight.requires_grad_(False)
+            relay = LinearDirect(
+                n, synapse=synapse(n, hp.tc_exc_conductance), weight_init=self.excitation_weight
+            )
+            if conductance:
+                self.inhibitory = Layer(
+                    connections={"connection": relay},
+                    neurons={"neuron": neuron},
+                    wiring={"connection": "neuron"},
+                    combine={
+                        "neuron": ReversalPotentials(neuron, {"connection": hp.exc_reversal_v})
+                    },
+                )
+            else:
+                self.inhibitory = Serial(relay, neuron)
+            relay.weight.requires_grad_(False)
 
     @override
     def configure_rules(self) -> None:
@@ -480,7 +569,11 @@ class DiehlCook2015(SpikingModule):
 
     @override
     def step(self, inputs: torch.Tensor) -> torch.Tensor:
-        source = self.excitatory_neurons if self.inhibitory is None else self.inhibitory.neuron
+        source = (
+            self.excitatory_neurons
+            if self.inhibitory is None
+            else self.inhibitory.neurons["neuron"]
+        )
         previous = source.spike  # the inhibiting spikes of the previous step
         if previous is None:
             previous = torch.zeros(

@@ -1,6 +1,7 @@
 """Stateful modules built on ``functional``: neurons, synapses, connections, layers and cells."""
 
 from .base import Connection, Correlation, Neuron, StatefulModule, Synapse
+from .conductance import ExponentialConductance, ReversalPotentials
 from .connections import Conv2d, LinearDense, LinearDirect, LinearLateral
 from .layers import Cell, Layer, Serial
 from .neurons import ALIF, EIF, LIF, QIF, AdEx, Izhikevich
@@ -29,6 +30,8 @@ __all__ = [
     "DeltaPlusCurrent",
     "ExponentialCurrent",
     "DoubleExponentialCurrent",
+    "ExponentialConductance",
+    "ReversalPotentials",
     "LinearDense",
     "LinearDirect",
     "LinearLateral",
