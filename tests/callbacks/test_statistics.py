@@ -28,7 +28,8 @@ NEURON = "stats/layer.neurons.neuron/"
 CONNECTION = "stats/layer.connections.connection/"
 SCALARS = [
     NEURON + name
-    for name in ("firing_rate_hz", "silent_fraction", "saturated_fraction", "voltage_mean",
+    for name in ("firing_rate_hz", "silent_fraction", "saturated_fraction", "presentations",
+                 "voltage_mean",
                  "voltage_std", "adaptation_mean", "adaptation_std", "adaptation_min",
                  "adaptation_max")
 ] + [
@@ -160,6 +161,7 @@ def test_scalars_equal_a_hand_computation(tmp_path: Path) -> None:
         )
         assert logged[NEURON + "silent_fraction"] == pytest.approx(1 / 3)
         assert logged[NEURON + "saturated_fraction"] == pytest.approx(1 / 3)
+        assert logged[NEURON + "presentations"] == 1.0
         assert logged[NEURON + "voltage_mean"] == pytest.approx(float(voltage.mean()), rel=1e-6)
         assert logged[NEURON + "voltage_std"] == pytest.approx(
             float(voltage.std(correction=0)), rel=1e-5
@@ -211,6 +213,8 @@ def test_statistics_describe_the_first_presentation_not_a_re_presentation(
     # re-presentation would make all three silent).
     assert logged[NEURON + "silent_fraction"] == pytest.approx(1 / 3)
     assert logged[NEURON + "saturated_fraction"] == pytest.approx(1 / 3)
+    # Two simulations of 10 steps: the key says the batch was presented twice.
+    assert logged[NEURON + "presentations"] == 2.0
 
 
 def test_maximum_rate_follows_the_refractory_countdown() -> None:

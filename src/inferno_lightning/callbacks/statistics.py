@@ -58,6 +58,25 @@ class _FirstSimulation(Reducer):
     def __init__(self) -> None:
         super().__init__()
         self._frozen = False
+        self._seen_steps = 0  # every step of every simulation since restart()
+        self._kept_steps = 0  # the steps of the first simulation
+
+    @property
+    def presentations(self) -> float:
+        """Steps simulated since :meth:`restart` over the steps of the first simulation.
+
+        1.0 when the batch ran one simulation; 2.0 when it ran a second one as
+        long (e.g. one boosted re-presentation); 0.0 before any step.
+        """
+        return self._seen_steps / self._kept_steps if self._kept_steps else 0.0
+
+    def _observe(self) -> bool:
+        """Count a step; whether to record it (False once frozen)."""
+        self._seen_steps += 1
+        if self._frozen:
+            return False
+        self._kept_steps += 1
+        return True
 
     def _holds_data(self) -> bool:
         return False  # subclasses: whether an observation is recorded
@@ -65,6 +84,7 @@ class _FirstSimulation(Reducer):
     def restart(self) -> None:
         """Forget everything, frozen or not: the next observation starts a new record."""
         self._frozen = False
+        self._seen_steps = self._kept_steps = 0
         self._clear()
 
     def _clear(self) -> None:
@@ -91,7 +111,7 @@ class _CountReducer(_FirstSimulation):
         return getattr(self, "count", None) is not None
 
     def forward(self, value: torch.Tensor) -> None:
-        if self._frozen:
+        if not self._observe():
             return
         value = value.detach()
         if self.count is None:
@@ -127,7 +147,7 @@ class _MomentReducer(_FirstSimulation):
         return self._steps
 
     def forward(self, value: torch.Tensor) -> None:
-        if self._frozen:
+        if not self._observe():
             return
         value = value.detach()
         total = self.total
@@ -170,7 +190,7 @@ class _SampleRasterReducer(_FirstSimulation):
         return bool(getattr(self, "_steps", None))
 
     def forward(self, value: torch.Tensor) -> None:
-        if self._frozen:
+        if not self._observe():
             return
         self._steps.append(value.detach()[self._sample] != 0)
 
@@ -281,6 +301,10 @@ class SpikeStatistics(Callback):
       :func:`firing_period` (one spike every
       :math:`\max(1, \lceil t_\text{refrac}/\Delta t \rceil)` steps; every
       step for a neuron model without ``refrac_t``);
+    * ``presentations``: the steps the batch simulated over those of its
+      first simulation (rank zero's): 1 for one simulation, more when the
+      model presented samples again (the re-presentations are not in the
+      other statistics);
     * ``voltage_mean``, ``voltage_std``: mean and (population) standard
       deviation of the membrane voltage in mV after each step (post-reset),
       over time, batch and neurons;
@@ -724,6 +748,7 @@ class SpikeStatistics(Callback):
             scalars[key + "saturated_fraction"] = float((counts >= most).double().mean())
             scalars[key + "voltage_mean"] = mean
             scalars[key + "voltage_std"] = math.sqrt(variance)
+            scalars[key + "presentations"] = group.monitors["counts"].reducer.presentations
             if plots_due and self.histograms:
                 histograms[key + "spike_counts"] = (counts / batch).numpy()
             raster = group.monitors.get("raster")
