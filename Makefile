@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo digits test lint clean bench-env
+.PHONY: install demo digits test lint clean bench-env gpu-wheels gpu-dry-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,24 @@ $(BENCH_STAMP):
 	touch $(BENCH_STAMP)
 
 bench-env: $(BENCH_STAMP)
+
+# Wheels that the GPU machine lacks, for benchmarks/gpu.sh to install there (carried in .whl/ by
+# the device tool's `run`): jsonargparse[signatures], which the CLI needs (the main-job part).
+# Pure-Python wheels, fetched for the machine's Python 3.12 on manylinux x86_64; .whl/ is kept
+# out of git through .git/info/exclude. The CUDA tests need none of them, nor wandb.
+GPU_WHEELS ?= jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.15.0
+GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
+	manylinux2014_x86_64 manylinux1_x86_64
+
+gpu-wheels:
+	exclude=$$(git rev-parse --git-path info/exclude) && mkdir -p "$$(dirname "$$exclude")" && \
+		(grep -qxF /.whl/ "$$exclude" 2>/dev/null || echo /.whl/ >> "$$exclude")
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp $(addprefix --platform ,$(GPU_PLATFORMS)) -d .whl $(GPU_WHEELS)
+
+# benchmarks/gpu.sh's plumbing on the CPU with tiny sizes (results in /tmp/inferno-gpu-dry-run).
+gpu-dry-run: $(STAMP)
+	bash benchmarks/gpu.sh --dry-run
 
 clean:
 	rm -rf $(VENV)

@@ -78,6 +78,7 @@ error in the row and the next one runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import statistics
 import time
@@ -168,12 +169,40 @@ def prepare(model: DiehlCook2015, mode: str) -> None:
     # quietly fall back to the eager step.
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
+    SKIPS.reasons.clear()
     if mode == "default":
         model.compile_step()
     else:
         model.compile_step(mode="reduce-overhead")
         if mode == "reduce-overhead+mark":
             mark_each_step(model)
+
+
+class SkipReasons(logging.Handler):
+    """Keeps Inductor's "skipping cudagraphs due to ..." reasons (logged on a GPU only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "skipping cudagraphs" in message:
+            reason = message.split("due to", 1)[-1].strip().splitlines()[0][:120]
+            if reason not in self.reasons:
+                self.reasons.append(reason)
+
+
+SKIPS = SkipReasons()
+
+
+def watch_cudagraph_skips() -> None:
+    """Turn on Inductor's ``cudagraphs`` log (to stderr) and keep its skip reasons in :data:`SKIPS`."""
+    try:
+        torch._logging.set_logs(cudagraphs=True)
+    except (TypeError, ValueError):  # a torch without that log: the counters still say it
+        return
+    logging.getLogger("torch._inductor").addHandler(SKIPS)
 
 
 def compile_counters() -> str:
@@ -185,6 +214,8 @@ def compile_counters() -> str:
         for name, value in sorted(counters["inductor"].items())
         if "cudagraph" in name
     ]
+    if SKIPS.reasons:
+        parts.append("skipped due to: " + "; ".join(SKIPS.reasons))
     return ", ".join(parts)
 
 
@@ -275,6 +306,8 @@ def main() -> None:
         else {tuple(int(x) for x in pair.split(":")) for pair in args.compile_at}
     )
     modes = ["eager", *(mode for mode in args.modes if mode != "eager")]
+    if len(modes) > 1:
+        watch_cudagraph_skips()
     print(
         f"W4 DiehlCook2015 784->N, dt 0.5 ms, {args.steps} steps per batch, on "
         f"{device_name(device)}, {args.threads} threads, {args.runs} runs (after one warm-up "
