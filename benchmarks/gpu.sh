@@ -161,18 +161,18 @@ part ddp 60 "$TESTS_LOG" "b. two ranks sharing one GPU (gloo): tests/test_ddp_cu
 W4=("$PYTHON" benchmarks/diehl_cook_throughput.py --device "$DEVICE")
 if ((DRY)); then
     W4_GRID=(--neurons 100 --batches 1 4 --largest --largest-cap 64 --steps 20 --runs 1)
-    W4_LONG=(--neurons 100 --batches 4 --steps 100 --runs 1)
-    W4_COMPILED=(--neurons 100 --batches 4 --steps 20 --runs 1 --compile-at 100:4)
+    W4_LONG=(--neurons 100 --batches 4 --steps 70 --rest-steps 30 --runs 1)
+    W4_COMPILED=(--neurons 100 --batches 4 --steps 100 --runs 1 --compile-at 100:4)
 else
     W4_GRID=(--neurons 100 400 1600 6400 --batches 1 16 64 256 1024 --largest --largest-cap 16384
         --steps 100 --runs 3)
-    W4_LONG=(--neurons 400 --batches 64 1024 --steps 1000 --runs 2)
+    W4_LONG=(--neurons 400 --batches 64 1024 --steps 700 --rest-steps 300 --runs 2)
     W4_COMPILED=(--neurons 400 6400 --batches 1024 64 --steps 100 --runs 3
         --compile-at 400:1024 400:64 6400:1024)
 fi
 part w4-eager 100 "$BENCH_LOG" "c1. W4 Diehl & Cook, eager, every size and batch (100 steps a batch)" -- \
     "${W4[@]}" "${W4_GRID[@]}"
-part w4-1000 30 "$BENCH_LOG" "c2. W4 at whole 1000-step batches (checks the per-step pricing of c1)" -- \
+part w4-1000 30 "$BENCH_LOG" "c2. W4 simulating whole samples, 350 ms + 150 ms rest (measures the epoch that c1 prices)" -- \
     "${W4[@]}" "${W4_LONG[@]}"
 
 # d. The main job, Diehl & Cook on the bundled digits, through the CLI and Trainer on the GPU.
@@ -215,7 +215,7 @@ part w3 30 "$BENCH_LOG" "e3. W3 surrogate BPTT against the reference network" --
 # without cudagraph_mark_step_begin() before each step, each against eager; gets what is left.
 part w4-compiled 600 "$BENCH_LOG" \
     "f. W4 compiled and CUDA-graph-captured steps against eager" -- \
-    "${W4[@]}" "${W4_COMPILED[@]}" --modes default reduce-overhead reduce-overhead+mark
+    "${W4[@]}" "${W4_COMPILED[@]}" --modes default reduce-overhead reduce-overhead+mark reduce-overhead+clone
 
 say ""
 say "## summary ($(($(date +%s) - START)) s of ${TOTAL} s)"
