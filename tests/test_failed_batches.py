@@ -401,3 +401,25 @@ def test_alif_gets_its_all_reduce_from_the_lightning_face() -> None:
     with pytest.raises(ValueError, match="'median' cannot be combined across 2 ranks"):
         install_rank_reducers(median, world_size=2)
     assert install_rank_reducers(ALIF(3, 1.0, batch_reduction="median", sync_ranks=False), 2) == []
+
+
+def test_a_plain_fit_without_validation_data_says_only_what_the_user_can_act_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import warnings
+
+    from inferno_lightning.module import _quiet_generic_validation_step
+    from tests.lightning_models import MixedNet
+
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _quiet_generic_validation_step()  # as on import, in a script (pytest resets filters)
+        trainer(tmp_path).fit(STDPNet(), DataLoader(SpikeTrains(size=4), batch_size=4))
+    messages = [str(w.message) for w in caught]
+    assert not any("validation_step" in m for m in messages), messages
+    # A local-only model: nothing to say about gradients. A model trained by both: said once.
+    assert "requires_grad" not in caplog.text
+    trainer(tmp_path).fit(MixedNet(), DataLoader(SpikeTrains(size=4), batch_size=4))
+    assert caplog.text.count("requires_grad set to False") == 1

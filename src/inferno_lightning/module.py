@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import nn
 from typing_extensions import override
 
@@ -39,6 +41,23 @@ from .neural.base import StatefulModule
 from .observe import MonitorPool
 
 __all__ = ["SpikingModule"]
+
+
+def _quiet_generic_validation_step() -> None:
+    """Filter the one Lightning warning that SpikingModule's generic ``validation_step`` causes.
+
+    Lightning warns every fit without validation data that the user "defined a
+    ``validation_step``", which a SpikingModule user never wrote. Only that
+    message is filtered (installed on import).
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=r"You defined a `validation_step` but have no `val_dataloader`\. Skipping val loop\.",
+        category=PossibleUserWarning,
+    )
+
+
+_quiet_generic_validation_step()
 
 StepHook = Callable[["SpikingModule"], None]
 

@@ -122,7 +122,9 @@ class LocalLearning(Callback):
                 if isinstance(parameter, torch.nn.Parameter) and parameter.requires_grad:
                     parameter.requires_grad_(False)
                     frozen.append(f"{type(updater.module).__name__}.{name}")
-        if frozen:
+        if frozen and getattr(pl_module, "uses_gradients", True):
+            # Worth saying only where gradients train something: a local-only model has no
+            # optimizer for these parameters anyway.
             rank_zero_info(
                 f"LocalLearning: {', '.join(frozen)} trained by local rules, not by gradients "
                 "(requires_grad set to False)"
