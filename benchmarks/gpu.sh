@@ -137,8 +137,6 @@ fi
 has() { "$PYTHON" -c "import $1" >/dev/null 2>&1; }
 PYTEST=("$PYTHON" -m pytest -q -rfE --tb=line -p no:cacheprovider)
 if has pytest_timeout; then PYTEST+=(--timeout=90); fi
-XDIST=()
-if ((!DRY)) && has xdist; then XDIST=(-n 4); fi
 
 # a. The CUDA variants of the whole suite (the device fixture's [cuda] cases and every test marked
 # cuda, tests/test_host_syncs.py's test_cuda_steps_never_synchronise among them). A module that
@@ -150,11 +148,14 @@ if wanted tests && ! has wandb; then
     say "wandb missing: tests/callbacks/test_statistics.py (it reads W&B's offline files; no CUDA test) left out of part a"
 fi
 part tests 110 "$TESTS_LOG" "a. CUDA tests: pytest -m cuda (all CUDA variants of the suite)" -- \
-    "${PYTEST[@]}" "${XDIST[@]}" -m cuda --continue-on-collection-errors "${IGNORE[@]}" tests
+    "${PYTEST[@]}" -m cuda --continue-on-collection-errors "${IGNORE[@]}" tests
 
-# b. DESIGN.md invariant 1 on CUDA tensors: two ranks (spawn, gloo) sharing cuda:0.
-part ddp 60 "$TESTS_LOG" "b. two ranks sharing one GPU (gloo): tests/test_ddp_cuda.py" -- \
-    "${PYTEST[@]}" tests/test_ddp_cuda.py
+# b. DESIGN.md invariant 1 on CUDA tensors: two ranks (spawn, gloo) sharing cuda:0. With it, the
+# tests that use CUDA without the cuda mark (they skip without a GPU), which -m cuda leaves out.
+UNMARKED=(tests/neural/test_neurons.py::test_neuron_on_another_device_is_a_clear_error
+    tests/encode/test_encoders.py::test_generator_on_wrong_device_is_named)
+part ddp 60 "$TESTS_LOG" "b. two ranks sharing one GPU (gloo): tests/test_ddp_cuda.py; unmarked CUDA tests" -- \
+    "${PYTEST[@]}" tests/test_ddp_cuda.py "${UNMARKED[@]}"
 
 # c. W4: Diehl & Cook, 784 -> N, dt 0.5 ms; epoch = 60,000 samples of 350 ms + 150 ms rest
 # (1000 steps), priced at the measured cost per step. Eager first, at every size and batch.
