@@ -145,8 +145,10 @@ def largest_batch(
         updaters = updaters_of(model)
         try:
             train_batch(model, torch.rand(batch, 784, device=device), updaters)
-        except torch.OutOfMemoryError:
-            break
+        except RuntimeError as error:  # torch.OutOfMemoryError, or a library's failed allocation
+            if isinstance(error, torch.OutOfMemoryError) or "ALLOC" in str(error).upper():
+                break
+            raise
         finally:
             del model, updaters
             if device.startswith("cuda"):
@@ -375,7 +377,12 @@ def main() -> None:
     for neurons in args.neurons:
         batches = list(args.batches)
         if args.largest:
-            fits = largest_batch(neurons, args.steps, device, cap=args.largest_cap)
+            try:
+                fits = largest_batch(neurons, args.steps, device, cap=args.largest_cap)
+            except Exception as error:  # the listed batches still run
+                traceback.print_exc()
+                print(f"{neurons:>5} largest batch: failed: {type(error).__name__}: {error}")
+                fits = 0
             print(f"{neurons:>5} largest power-of-two batch that fits (at most {args.largest_cap}): "
                   f"{fits}", flush=True)  # fmt: skip
             if fits:
