@@ -49,7 +49,7 @@ INHIBITION_MODES: tuple[str, ...] = ("lateral", "population")
 SYNAPSE_KINDS: tuple[str, ...] = ("current", "conductance")
 # Default (excitation, inhibition) weights per synapse kind: current-based in mV per spike,
 # conductance-based in units of the leak conductance (D&C code: 10.4 and 17).
-_DEFAULT_WEIGHTS = {"current": (22.5, 60.0), "conductance": (10.4, 17.0)}
+_DEFAULT_WEIGHTS = {"current": (22.5, 17.5), "conductance": (10.4, 17.0)}
 
 #: The paper's network as the D&C code runs it, for batch 1 (see :meth:`DiehlCook2015.paper_faithful`).
 PAPER_SETTINGS: dict[str, object] = {
@@ -129,8 +129,9 @@ class DiehlCook2015(SpikingModule):
     weight :math:`w` raises the voltage by :math:`w` mV in the step it arrives
     (the neurons' resistance is :math:`\Delta t / (1 - e^{-\Delta t/\tau})`
     for the synapses' 1 pC spike charge); the excitation and inhibition
-    weights are in mV per spike, by default BindsNET's 22.5 and 60 (BindsNET's
-    model default is 17.5, its MNIST example's 120; see "Batches" below).
+    weights are in mV per spike, by default BindsNET's 22.5 and 17.5, its
+    stand-ins for the paper's conductances 10.4 and 17 (its MNIST example
+    uses 120 mV of inhibition; see "Short training" below for the recipe's 60).
     ``"conductance"``: the paper's conductance-based synapses
     (:class:`~inferno_lightning.neural.ExponentialConductance` behind each
     connection, :class:`~inferno_lightning.neural.ReversalPotentials` at each
@@ -208,7 +209,7 @@ class DiehlCook2015(SpikingModule):
     matters as much: 17.5 mV lets several neurons learn every digit
     together (31 %/41 % at 100/400 neurons), 120 mV locks in the first
     neuron to fire for the whole presentation (a single voter per digit,
-    fragile to the low-threshold neurons above); 60 mV (the default, about
+    fragile to the low-threshold neurons above); the recipe's 60 mV (about
     BindsNET's MNIST example's 120 mV at its twice higher input rate) leaves
     a handful of neurons to vote for each digit.
 
@@ -270,7 +271,7 @@ class DiehlCook2015(SpikingModule):
         excitation_weight: excitatory-to-inhibitory weight (``"population"``
             only): mV per spike (``None``: BindsNET's 22.5) or, for conductance
             synapses, a conductance (``None``: D&C's 10.4).
-        inhibition_weight: inhibition per spike, non-negative: mV (``None``: 60)
+        inhibition_weight: inhibition per spike, non-negative: mV (``None``: BindsNET's 17.5)
             or, for conductance synapses, a conductance (``None``: D&C's 17).
         exc_reversal_v: :math:`E_\text{exc}`, mV (D&C: 0; conductance synapses only).
         inh_reversal_v: :math:`E_\text{inh}`, mV, below ``exc_reversal_v`` (D&C: -100).
