@@ -248,6 +248,7 @@ def test_bad_intensities_name_the_argument(encoder):
         encoder.iter(torch.tensor([[2.0]]))
 
 
+@pytest.mark.cuda
 def test_generator_on_wrong_device_is_named():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")

@@ -447,3 +447,52 @@ def test_delayed_conv2d_pairs_each_kernel_entrys_delayed_spikes(mode: str) -> No
                             )
     assert dw.abs().sum() > 0
     torch.testing.assert_close(conv.weight.detach(), dw.mean(0).float())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_winners_potentiation_averages_each_neuron_over_the_samples_it_spiked_in(
+    reduction: str,
+) -> None:
+    """Per step, neuron i's potentiation is the mean pre-trace of the samples where i spiked."""
+    hyper = dict(HYPER, lr_pre=0.0)
+    post = POST.clone()
+    post[3, 0, 0] = post[4, 0, 0] = 1.0  # neuron 0 spikes in both samples at steps 3 and 4
+    results = {}
+    for mode in ("batch", "winners"):
+        layer = dense(n_in=2, n_out=2)
+        updater_for(layer.connection).add("weight", batch_reduction=reduction)
+        rule = STDP(**hyper, trace_mode="cumulative", potentiation_reduction=mode)
+        rule.register(layer.cell())
+        drive(layer, rule, PRE, post)
+        results[mode] = updater_for(layer.connection).weight.pending().potentiation.double()
+    # By hand, from pairs: sample b's contribution to synapse (i, j) at each post spike of i,
+    # divided by how many samples i spiked in at that step.
+    expected = torch.zeros(2, 2, dtype=torch.float64)
+    for t in range(PRE.shape[0]):
+        for i in range(2):
+            winners = [b for b in range(2) if post[t, b, i]]
+            for b in winners:
+                for j in range(2):
+                    trace = sum(
+                        math.exp(-(t - s) / hyper["tc_pre"]) for s in range(t + 1) if PRE[s, b, j]
+                    )
+                    expected[i, j] += hyper["lr_post"] * trace / len(winners)
+    torch.testing.assert_close(results["winners"], expected, rtol=1e-5, atol=1e-6)
+    # The batch reduction divides by the batch (mean) or not (sum), whoever spiked.
+    batch_expected = dense_reference(PRE, post, "cumulative", reduction, **hyper).double()
+    torch.testing.assert_close(results["batch"], batch_expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(results["batch"], results["winners"])
+
+
+def test_winners_at_batch_one_is_the_plain_rule_and_bad_names_are_refused() -> None:
+    results = []
+    for mode in ("batch", "winners"):
+        layer = dense(n_in=2, n_out=2)
+        rule = STDP(**HYPER, potentiation_reduction=mode)
+        rule.register(layer.cell())
+        drive(layer, rule, PRE[:, :1], POST[:, :1])
+        results.append(updater_for(layer.connection).weight.pending())
+    for a, b in zip(results[0], results[1], strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="potentiation_reduction"):
+        STDP(potentiation_reduction="winner")

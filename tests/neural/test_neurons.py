@@ -616,6 +616,7 @@ def test_state_setters_validate():
         Izhikevich(3).recovery = torch.zeros(2, 4)
 
 
+@pytest.mark.cuda
 def test_neuron_on_another_device_is_a_clear_error():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..._validation import check_choice
 from ...neural.layers import Cell
 from ...observe import (
     CumulativeTraceReducer,
@@ -38,7 +39,10 @@ from .base import (
     trace_mode,
 )
 
-__all__ = ["STDP", "TripletSTDP"]
+__all__ = ["STDP", "TripletSTDP", "POTENTIATION_REDUCTIONS"]
+
+#: Values accepted by ``STDP(potentiation_reduction=...)``.
+POTENTIATION_REDUCTIONS: tuple[str, ...] = ("batch", "winners")
 
 
 def trace_reducer(mode: str, step_time: float, time_constant: float) -> Reducer:
@@ -128,12 +132,29 @@ class STDP(LearningRule):
         tc_post: :math:`\tau_\text{post}`, postsynaptic trace time constant, ms.
         tc_pre: :math:`\tau_\text{pre}`, presynaptic trace time constant, ms.
         trace_mode: ``"cumulative"`` (all-to-all) or ``"nearest"``.
+        potentiation_reduction: how the potentiation of a batch is reduced.
+            ``"batch"`` (default): by the Accumulator's batch reduction, like
+            every term. ``"winners"``: each postsynaptic neuron's
+            potentiation is averaged over the samples in which it spiked at
+            that step, not over the whole batch,
+
+            .. math::
+
+                P_{ij}(t) = \eta_\text{post}\,
+                    \frac{\sum_b s^\text{post}_{bi}(t)\, x^\text{pre}_{bj}(t)}
+                          {\max\bigl(1, \sum_b s^\text{post}_{bi}(t)\bigr)},
+
+            so a neuron moves toward the mean input of the samples it won,
+            as in mini-batch k-means, by as much at batch 1024 as at batch 1
+            (with a ``"mean"`` Accumulator the rule multiplies by the batch
+            size to undo its division). For winner-take-all networks
+            (Diehl & Cook) trained with large batches.
         monitors: the monitor pool to share (see
             :class:`~inferno_lightning.learn.rules.LearningRule`).
 
     Raises:
         ValueError: a time constant not positive, a learning rate not
-            finite, an unknown ``trace_mode``.
+            finite, an unknown ``trace_mode`` or ``potentiation_reduction``.
 
     Example::
 
@@ -155,6 +176,7 @@ class STDP(LearningRule):
         tc_pre: float = 20.0,
         trace_mode: str = "cumulative",
         *,
+        potentiation_reduction: str = "batch",
         monitors: MonitorPool | None = None,
     ) -> None:
         super().__init__(
@@ -164,11 +186,15 @@ class STDP(LearningRule):
                 "tc_post": tc_post,
                 "tc_pre": tc_pre,
                 "trace_mode": trace_mode,
+                "potentiation_reduction": potentiation_reduction,
             },
             monitors,
         )
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        check_choice(
+            "potentiation_reduction", config["potentiation_reduction"], POTENTIATION_REDUCTIONS
+        )
         return pair_config(config)
 
     def observations(self, cell: Cell, config: Mapping[str, Any]) -> dict[str, Observation]:
@@ -183,8 +209,11 @@ class STDP(LearningRule):
         # correlate is bilinear: the learning rate scales a trace, not the weight-shaped
         # product, and the spikes stay boolean so that correlate may skip silent rows.
         if config["lr_post"] != 0.0:
+            post = observed["post"]
+            if config["potentiation_reduction"] == "winners":
+                post = _per_winner(post, accumulator.batch_reduction, observed["pre_trace"].dtype)
             potentiation, batched = correlation_term(
-                connection, accumulator, observed["post"], observed["pre_trace"] * config["lr_post"]
+                connection, accumulator, post, observed["pre_trace"] * config["lr_post"]
             )
         if config["lr_pre"] != 0.0:
             depression, batched = correlation_term(
@@ -201,6 +230,20 @@ class STDP(LearningRule):
             config["lr_post"] >= 0 and observed["post"].dtype == torch.bool,
             config["lr_pre"] >= 0 and observed["pre"].dtype == torch.bool,
         )
+
+
+def _per_winner(post: torch.Tensor, batch_reduction: object, dtype: torch.dtype) -> torch.Tensor:
+    """Postsynaptic spikes weighted so that the batch reduction averages over each neuron's spikes.
+
+    ``post`` is ``(batch, *shape)``; each neuron's spikes are divided by how
+    many samples it spiked in (at least 1), and multiplied by the batch size
+    when the Accumulator then takes the batch mean.
+    """
+    weights = post.to(dtype)
+    counts = weights.sum(0).clamp_(min=1.0)
+    if batch_reduction == "mean":
+        counts.div_(post.shape[0])
+    return weights / counts
 
 
 class TripletSTDP(LearningRule):
