@@ -270,9 +270,13 @@ class RunConfig(SaveConfigCallback):
                 folder = Path(trainer.log_dir or trainer.default_root_dir).resolve()
             folder.mkdir(parents=True, exist_ok=True)
             self.path = _unused_path(folder, self.config_filename)
-            self.parser.save(
-                self.config, str(self.path), skip_none=False, overwrite=False, multifile=False
+            # Every option, None ones included (reproducible); jsonargparse 4.49 renamed the flag.
+            keep = (
+                {"skip_unset": False}
+                if "skip_unset" in inspect.signature(self.parser.save).parameters
+                else {"skip_none": False}
             )
+            self.parser.save(self.config, str(self.path), overwrite=False, multifile=False, **keep)
             self.already_saved = True
         self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
