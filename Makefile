@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo digits test lint clean bench-env gpu-wheels gpu-dry-run
+.PHONY: install demo digits test lint docs clean bench-env gpu-wheels gpu-dry-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ digits: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest
+
+# The documentation site (mkdocs.yml, sources in docs/) into site/, in strict mode: a broken
+# link or cross-reference fails the build. `$(VENV)/bin/mkdocs serve` previews it.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -468,6 +468,7 @@ def plot_weight_histograms(
     *,
     bins: int = 32,
     range: tuple[float, float] | None = None,
+    step_label: str | None = None,
     title: str = "",
     size: tuple[float, float] = (6.0, 3.5),
     dpi: int = 100,
@@ -486,6 +487,8 @@ def plot_weight_histograms(
             (default ``0 .. S-1``).
         bins: number of weight bins.
         range: ``(low, high)`` of the bins.
+        step_label: label of the time axis (default ``"step"``, or ``"snapshot"``
+            without ``steps``).
         title: title of the plot.
         size: figure size in inches.
         dpi: resolution.
@@ -519,7 +522,9 @@ def plot_weight_histograms(
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(x_edges, edges, counts, cmap="viridis", shading="flat")
     figure.colorbar(mesh, ax=axes, label="weights per bin")
-    axes.set_xlabel("step" if steps is not None else "snapshot")
+    if step_label is None:
+        step_label = "step" if steps is not None else "snapshot"
+    axes.set_xlabel(step_label)
     axes.set_ylabel("weight")
     if title:
         axes.set_title(title, fontsize=9)
