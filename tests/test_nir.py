@@ -285,3 +285,101 @@ def test_the_core_never_imports_the_nir_module() -> None:
         "assert 'inferno_lightning.nir' not in sys.modules and 'nir' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------- Euler form and other tools
+
+
+def lif_chain(dt: float = 0.1) -> list[Serial]:
+    """Two LIF layers at rest 0 and threshold 1 (the form snnTorch's importer takes)."""
+    generator = torch.Generator().manual_seed(0)
+    return [
+        Serial(
+            LinearDense(20, 10, synapse=DeltaCurrent(20, dt), bias=0.1, weight_init="uniform",
+                        weight_init_args=(0.0, 0.6), generator=generator),
+            LIF(10, dt, rest_v=0.0, reset_v=0.0, thresh_v=1.0, refrac_t=0.0, time_constant=5.0),
+        ),
+        Serial(
+            LinearDense(10, 5, synapse=DeltaCurrent(10, dt), weight_init="uniform",
+                        weight_init_args=(0.0, 1.0), generator=generator),
+            LIF(5, dt, rest_v=0.0, reset_v=0.0, thresh_v=1.0, refrac_t=0.0, time_constant=5.0),
+        ),
+    ]  # fmt: skip
+
+
+def train_with_stdp(layers: list[Serial], steps: int = 300) -> None:
+    """A few hundred steps of pair STDP on the first layer, applied every 50 steps."""
+    from inferno_lightning.learn import STDP, updater_for
+
+    layer = layers[0]
+    updater_for(layer.connection).add("weight", bound="clamp", w_min=0.0, w_max=1.0)
+    rule = STDP(lr_post=5e-3, lr_pre=5e-3, tc_post=5.0, tc_pre=5.0)
+    rule.register(layer.cell())
+    network = NIRNetwork(layers).train()
+    inputs = spikes(steps, 4, 20, rate=0.3, seed=7)
+    with torch.no_grad():
+        network.reset()
+        for step, x in enumerate(inputs):
+            network(x)
+            rule()
+            if step % 50 == 49:
+                updater_for(layer.connection).apply()
+    network.eval()
+
+
+def test_euler_form_makes_forward_euler_reproduce_the_exact_steps() -> None:
+    layers = lif_chain()
+    dt = 0.1
+    graph = to_nir(layers, discretisation="euler")
+    lif = graph.nodes["layer0.lif"]
+    beta = math.exp(-dt / 5.0)
+    # tau' = dt / (1 - e^(-dt/tau)) (s), r' = tau'/dt, weights times (1 - e^(-dt/tau)) R.
+    np.testing.assert_allclose(lif.tau, np.full(10, 1e-4 / (1 - beta)), rtol=1e-6)
+    np.testing.assert_allclose(lif.r, np.full(10, 1 / (1 - beta)), rtol=1e-6)
+    affine = graph.nodes["layer0.affine"]
+    weight = layers[0].connection.weight.detach().double().numpy()
+    np.testing.assert_allclose(affine.weight, weight * (1 / dt) * (1 - beta), rtol=1e-6)
+    # A forward-Euler step of the graph, by hand, is the framework's exact step.
+    inputs = spikes(100, 2, 20, rate=0.3)
+    voltage = torch.zeros(2, 10, dtype=torch.float64)
+    w = torch.as_tensor(affine.weight, dtype=torch.float64)
+    b = torch.as_tensor(affine.bias, dtype=torch.float64)
+    tau, r = float(lif.tau[0]), float(lif.r[0])
+    expected = []
+    for x in inputs:
+        voltage = voltage + (1e-4 / tau) * (0.0 - voltage + r * (x.double() @ w.T + b))
+        fired = voltage > 1.0
+        voltage = torch.where(fired, torch.zeros_like(voltage), voltage)
+        expected.append(fired.float())
+    ours = NIRNetwork(layers[:1]).run(inputs)
+    assert ours.sum() > 20 and torch.equal(ours, torch.stack(expected))
+    assert graph.metadata["discretisation"] == "euler"
+    assert torch.equal(from_nir(graph).run(inputs), run(layers, inputs))
+
+
+def _snntorch() -> object:
+    """snnTorch (with nirtorch), from the environment or from $INFERNO_SNNTORCH_PATH, else skip."""
+    import os
+
+    path = os.environ.get("INFERNO_SNNTORCH_PATH")
+    if path and path not in sys.path:
+        sys.path.append(path)
+    pytest.importorskip("nirtorch")
+    return pytest.importorskip("snntorch")
+
+
+def test_a_network_trained_here_gives_the_same_spikes_in_snntorch() -> None:
+    _snntorch()
+    from snntorch.import_nir import import_from_nir
+
+    layers = lif_chain()
+    before = layers[0].connection.weight.detach().clone()
+    train_with_stdp(layers)
+    assert not torch.equal(layers[0].connection.weight, before)  # STDP trained it
+    inputs = spikes(500, 3, 20, rate=0.3, seed=1)
+    ours = run(layers, inputs)
+    assert ours.sum() > 100
+    network = import_from_nir(to_nir(layers, discretisation="euler"))
+    with torch.no_grad():
+        theirs = torch.stack([network(x)[0] for x in inputs])
+    assert torch.equal(theirs, ours)

@@ -323,8 +323,33 @@ def _weighted(layer: Serial, per_step: torch.Tensor) -> np.ndarray:
     return (weight * value).numpy()
 
 
+def _euler_scale(layer: Serial, name: str, tau_syn_ms: float | None) -> np.ndarray:
+    """``(1 - e^{-dt/tau}) R`` of each postsynaptic neuron: the factor of Euler-form weights."""
+    neuron = layer.neuron
+    if type(neuron) not in (LIF, ALIF) or tau_syn_ms is not None:
+        raise NIRExportError(
+            f"{name}: discretisation='euler' is written for LIF (or frozen ALIF) neurons behind "
+            f"delta synapses, not {type(neuron).__name__} behind "
+            f"{type(layer.connection.synapse).__name__}; use discretisation='exact'"
+        )
+    shape = tuple(neuron.shape)
+    tau = torch.as_tensor(neuron.time_constant).double().expand(shape)
+    growth = -torch.expm1(-neuron.step_time / tau)
+    scale = (growth * torch.as_tensor(neuron.resistance).double().expand(shape)).numpy()
+    if isinstance(layer.connection, Conv2d) and not np.all(scale == scale.reshape(-1)[0]):
+        raise NIRExportError(
+            f"{name}: discretisation='euler' folds (1 - exp(-dt/tau)) R into the weights, which "
+            "a convolution shares between neurons: give the neurons one time_constant and resistance"
+        )
+    return scale
+
+
 def _neuron_node(
-    layer: Serial, name: str, tau_syn_ms: float | None, refractory: str
+    layer: Serial,
+    name: str,
+    tau_syn_ms: float | None,
+    refractory: str,
+    discretisation: str = "exact",
 ) -> tuple[Any, dict[str, Any]]:
     nir = _nir()
     neuron = layer.neuron
@@ -374,6 +399,11 @@ def _neuron_node(
         "metadata": metadata,
     }
     tau = _full(neuron.time_constant * _S_PER_MS, shape)
+    if discretisation == "euler":
+        growth = -torch.expm1(-neuron.step_time / torch.as_tensor(neuron.time_constant).double())
+        step = neuron.step_time * _S_PER_MS
+        tau = _full(step / growth, shape)
+        common["r"] = _full(1.0 / growth, shape)  # tau' / dt: the affine output enters v as is
     if tau_syn_ms is None:
         return nir.LIF(tau=tau, **common), metadata
     tau_syn = np.full(shape, tau_syn_ms * _S_PER_MS, dtype=np.float32)
@@ -382,11 +412,17 @@ def _neuron_node(
     )
 
 
-def _connection_node(layer: Serial, name: str, weight: np.ndarray) -> Any:
+def _connection_node(
+    layer: Serial, name: str, weight: np.ndarray, scale: np.ndarray | None = None
+) -> Any:
     nir = _nir()
     connection = layer.connection
     bias = connection.bias
     bias_array = None if bias is None else bias.detach().to("cpu", torch.float64).numpy()
+    if bias_array is not None and scale is not None:
+        bias_array = bias_array * (
+            scale.reshape(-1) if weight.ndim == 2 else float(scale.reshape(-1)[0])
+        )
     if isinstance(connection, LinearDense):
         weight = weight.astype(np.float32)
         if bias_array is None:
@@ -413,8 +449,13 @@ def _connection_node(layer: Serial, name: str, weight: np.ndarray) -> Any:
     )
 
 
-def to_nir(network: Serial | Sequence[Serial] | NIRNetwork, *, refractory: str = "error") -> Any:
-    """Export a chain of ``Serial`` layers to a NIR graph.
+def to_nir(
+    network: Serial | Sequence[Serial] | NIRNetwork,
+    *,
+    refractory: str = "error",
+    discretisation: str = "exact",
+) -> Any:
+    r"""Export a chain of ``Serial`` layers to a NIR graph.
 
     The layers run in order, each one's spikes the next one's input (a
     :class:`NIRNetwork`, or the layers of a model: ``[model.layer1,
@@ -428,6 +469,14 @@ def to_nir(network: Serial | Sequence[Serial] | NIRNetwork, *, refractory: str =
         network: a ``Serial`` layer, a sequence of them, or a :class:`NIRNetwork`.
         refractory: ``"error"`` (a nonzero ``refrac_t`` raises) or
             ``"metadata"`` (kept in the neuron node's metadata).
+        discretisation: ``"exact"`` (the ODE's parameters as they are) or
+            ``"euler"``: LIF parameters that a forward-Euler simulator stepping
+            by ``step_time`` turns into this framework's exact steps,
+            :math:`\tau' = \Delta t / (1 - e^{-\Delta t/\tau})`,
+            :math:`r' = \tau'/\Delta t` and weights and bias times
+            :math:`(1 - e^{-\Delta t/\tau}) R`, so that each step's affine
+            output is added to :math:`v` as it is (what snnTorch's importer
+            requires). LIF-type neurons behind delta synapses only.
 
     Returns:
         A :class:`nir.NIRGraph`.
@@ -439,6 +488,8 @@ def to_nir(network: Serial | Sequence[Serial] | NIRNetwork, *, refractory: str =
     nir = _nir()
     if refractory not in ("error", "metadata"):
         raise ValueError(f"refractory must be 'error' or 'metadata', got {refractory!r}")
+    if discretisation not in ("exact", "euler"):
+        raise ValueError(f"discretisation must be 'exact' or 'euler', got {discretisation!r}")
     layers = _layers(network)
     step_time = layers[0].neuron.step_time
     nodes: dict[str, Any] = {}
@@ -476,13 +527,24 @@ def to_nir(network: Serial | Sequence[Serial] | NIRNetwork, *, refractory: str =
             edges.append((previous, node))
             previous = node
         per_step, tau_syn = _charge_per_step(layer, name)
+        if tau_syn is not None and connection.bias is not None:
+            raise NIRExportError(
+                f"{name}: a bias behind an ExponentialCurrent enters the current unfiltered, but "
+                "CubaLIF filters everything its affine node gives; export without the bias"
+            )
         weighted = _weighted(layer, per_step)
+        scale = None
+        if discretisation == "euler":
+            scale = _euler_scale(layer, name, tau_syn)
+            weighted = weighted * (
+                scale.reshape(-1, 1) if weighted.ndim == 2 else float(scale.reshape(-1)[0])
+            )
         kind = {nir.Linear: "linear", nir.Affine: "affine", nir.Conv2d: "conv"}
-        transform = _connection_node(layer, name, weighted)
+        transform = _connection_node(layer, name, weighted, scale)
         node = f"{name}.{kind[type(transform)]}"
         nodes[node] = transform
         edges.append((previous, node))
-        neuron_node, _ = _neuron_node(layer, name, tau_syn, refractory)
+        neuron_node, _ = _neuron_node(layer, name, tau_syn, refractory, discretisation)
         neuron_name = f"{name}.{type(neuron_node).__name__.lower()}"
         nodes[neuron_name] = neuron_node
         edges.append((node, neuron_name))
@@ -492,6 +554,7 @@ def to_nir(network: Serial | Sequence[Serial] | NIRNetwork, *, refractory: str =
     metadata = {
         "framework": "inferno-lightning",
         "step_time_ms": float(step_time),
+        "discretisation": discretisation,
         "units": "time s, voltage mV, current nA, resistance MOhm",
         "input": "spikes, 0/1 held over each step",
     }
@@ -580,7 +643,9 @@ def _input_shape(node: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in np.asarray(value).reshape(-1))
 
 
-def from_nir(graph: Any, step_time: float | None = None) -> NIRNetwork:
+def from_nir(
+    graph: Any, step_time: float | None = None, discretisation: str | None = None
+) -> NIRNetwork:
     r"""Import a chain-shaped NIR graph as a :class:`NIRNetwork` of ``Serial`` layers.
 
     Every layer is ``[Delay] -> [Flatten] -> Linear | Affine | Conv2d ->
@@ -594,6 +659,11 @@ def from_nir(graph: Any, step_time: float | None = None) -> NIRNetwork:
     Args:
         graph: a :class:`nir.NIRGraph` (e.g. from :func:`nir.read`).
         step_time: :math:`\Delta t` in ms (default: ``graph.metadata["step_time_ms"]``).
+        discretisation: how the graph's LIF parameters are meant: ``"exact"``
+            (the ODE) or ``"euler"`` (forward Euler with ``step_time``, as
+            :func:`to_nir` writes them with ``discretisation="euler"`` and
+            snnTorch and other Euler simulators read them). Default:
+            ``graph.metadata["discretisation"]``, else ``"exact"``.
 
     Returns:
         The network, in eval mode.
@@ -610,6 +680,10 @@ def from_nir(graph: Any, step_time: float | None = None) -> NIRNetwork:
                 "the graph does not say its step (metadata 'step_time_ms'): pass step_time (ms)"
             )
     step_time = float(step_time)
+    if discretisation is None:
+        discretisation = (graph.metadata or {}).get("discretisation", "exact")
+    if discretisation not in ("exact", "euler"):
+        raise NIRImportError(f"discretisation must be 'exact' or 'euler', got {discretisation!r}")
     order = _chain(graph)
     first = graph.nodes[order[0]]
     if not isinstance(first, nir.Input):
@@ -648,7 +722,7 @@ def from_nir(graph: Any, step_time: float | None = None) -> NIRNetwork:
             if transform is None:
                 raise NIRImportError(f"{name!r}: neurons without a connection before them")
             in_shape = flatten_from if flatten_from is not None else shape
-            layer = _layer(nir, name, transform, node, in_shape, delay, step_time)
+            layer = _layer(nir, name, transform, node, in_shape, delay, step_time, discretisation)
             layers.append(layer)
             shape = tuple(layer.neuron.shape)
             transform, delay, flatten_from = None, None, None
@@ -672,6 +746,7 @@ def _layer(
     in_shape: tuple[int, ...],
     delay: torch.Tensor | None,
     step_time: float,
+    discretisation: str = "exact",
 ) -> Serial:
     weight = _array(transform, "weight")
     w_in = None
@@ -732,7 +807,7 @@ def _layer(
             delay=per_synapse,
         )
     out_shape = tuple(connection.output_shape)
-    return Serial(connection, _neuron(nir, name, node, out_shape, step_time))
+    return Serial(connection, _neuron(nir, name, node, out_shape, step_time, discretisation))
 
 
 def _scalar_w_in(name: str, w_in: torch.Tensor) -> float:
@@ -748,7 +823,14 @@ def _padding(name: str, padding: Any) -> tuple[int, int]:
     return tuple(int(p) for p in np.broadcast_to(padding, 2))
 
 
-def _neuron(nir: Any, name: str, node: Any, shape: tuple[int, ...], step_time: float) -> Neuron:
+def _neuron(
+    nir: Any,
+    name: str,
+    node: Any,
+    shape: tuple[int, ...],
+    step_time: float,
+    discretisation: str = "exact",
+) -> Neuron:
     def value(attribute: str) -> torch.Tensor:
         tensor = _array(node, attribute)
         return tensor.reshape(shape) if tensor.numel() == math.prod(shape) else tensor
@@ -764,6 +846,20 @@ def _neuron(nir: Any, name: str, node: Any, shape: tuple[int, ...], step_time: f
             thresh_v=value("v_threshold"),
         )
     tau = value("tau_mem" if isinstance(node, nir.CubaLIF) else "tau") / _S_PER_MS
+    resistance = value("r")
+    if discretisation == "euler":
+        if isinstance(node, nir.CubaLIF):
+            raise NIRImportError(
+                f"{name!r}: CubaLIF nodes in Euler form are not imported; import them as exact"
+            )
+        # v += (dt/tau')(v_leak - v + r' I) is the exact step of tau with e^(-dt/tau) = 1 - dt/tau'.
+        ratio = step_time / tau
+        if bool((ratio >= 1).any()):
+            raise NIRImportError(
+                f"{name!r}: tau {float(tau.min()) * _S_PER_MS:g} s is not longer than the step "
+                f"{step_time * _S_PER_MS:g} s; forward Euler at that step does not decay"
+            )
+        tau = -step_time / torch.log1p(-ratio)
     leak = value("v_leak")
     reset = value("v_reset") if node.v_reset is not None else leak
     refrac = metadata.get("refrac_t_ms", 0.0)
@@ -775,5 +871,5 @@ def _neuron(nir: Any, name: str, node: Any, shape: tuple[int, ...], step_time: f
         thresh_v=value("v_threshold"),
         refrac_t=torch.as_tensor(refrac, dtype=torch.get_default_dtype()),
         time_constant=tau,
-        resistance=value("r"),
+        resistance=resistance,
     )
