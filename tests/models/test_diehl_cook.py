@@ -153,6 +153,15 @@ def test_conductance_inhibition_stops_at_the_inhibitory_reversal_potential(inhib
     assert -100.0 <= lowest["conductance"] < -90.0
 
 
+def test_theta_increment_scales_with_the_neurons_from_its_reference_count() -> None:
+    # 3.2 mV per spike for 100 neurons: 12.8 for 400, 0.8 for 25; without a reference, as given.
+    for n, expected in ((400, 12.8), (25, 0.8), (100, 3.2)):
+        model = DiehlCook2015(n_neurons=n, theta_increment=3.2, theta_reference_neurons=100)
+        assert model.theta_increment == pytest.approx(expected)
+        assert float(model.excitatory_neurons.spike_increment) == pytest.approx(expected)
+    assert DiehlCook2015(n_neurons=400, theta_increment=3.2).theta_increment == 3.2
+
+
 def test_paper_faithful_is_the_conductance_network_with_the_papers_values() -> None:
     model = DiehlCook2015.paper_faithful(n_neurons=10)
     hp = model.hparams
@@ -296,6 +305,7 @@ def test_bad_arguments_are_named() -> None:
         ({"synapses": "alpha"}, "synapses must be one of"),
         ({"inh_reversal_v": 10.0}, r"exc_reversal_v \(0.0\) must be greater than inh_reversal_v"),
         ({"tc_inh_conductance": 0.0}, "tc_inh_conductance must be positive"),
+        ({"theta_reference_neurons": 0}, "theta_reference_neurons must be a positive int"),
     ]:
         with pytest.raises(ValueError, match=message):
             DiehlCook2015(**kwargs)

@@ -204,8 +204,12 @@ class DiehlCook2015(SpikingModule):
     thresholds and broad receptive fields answer most digits (one neuron
     won 608 of 1,000 validation digits, at 20 % accuracy, though the winners
     of the training presentations were 57 % pure). A larger :math:`\theta_+`
-    (the recipe's 12.8 mV per batch-mean spike, 16 times the batch-scaled
-    paper value) evens the thresholds out within one epoch. Inhibition
+    evens the thresholds out within one epoch; as each neuron wins about
+    samples / :math:`N` times, it is scaled with :math:`N`
+    (``theta_reference_neurons``): the recipe's 3.2 mV per batch-mean spike
+    at 100 neurons (4 times the batch-scaled paper value), 12.8 at 400. One
+    value for both overshoots at 100 neurons: at 12.8, thresholds reached
+    275 mV on average and training digits drew 6 spikes each. Inhibition
     matters as much: 17.5 mV lets several neurons learn every digit
     together (31 %/41 % at 100/400 neurons), 120 mV locks in the first
     neuron to fire for the whole presentation (a single voter per digit,
@@ -262,6 +266,11 @@ class DiehlCook2015(SpikingModule):
         exc_refrac_t: excitatory refractory period, ms (D&C: 5).
         exc_time_constant: excitatory membrane time constant, ms (D&C: 100).
         theta_increment: :math:`\theta_+`, threshold rise per spike, mV (D&C: 0.05).
+        theta_reference_neurons: ``None`` (D&C), or a neuron count :math:`N_0`:
+            then ``theta_increment`` is the value for :math:`N_0` neurons and
+            :math:`N` neurons use :math:`\theta_+ N / N_0`, so that each
+            neuron's threshold rises as fast per win, however many neurons
+            share the wins (see "Short training").
         tc_theta: :math:`\tau_\theta`, threshold decay time constant, ms (D&C: 1e7).
         inh_rest_v: inhibitory resting voltage, mV (D&C: -60).
         inh_reset_v: inhibitory reset voltage, mV (D&C: -45).
@@ -325,6 +334,7 @@ class DiehlCook2015(SpikingModule):
         exc_refrac_t: float = 5.0,
         exc_time_constant: float = 100.0,
         theta_increment: float = 0.05,
+        theta_reference_neurons: int | None = None,
         tc_theta: float = 1e7,
         inh_rest_v: float = -60.0,
         inh_reset_v: float = -45.0,
@@ -379,6 +389,8 @@ class DiehlCook2015(SpikingModule):
         ):
             positive(name, value, "ms")
         nonnegative("theta_increment", theta_increment, "mV")
+        if theta_reference_neurons is not None:
+            positive_int("theta_reference_neurons", theta_reference_neurons)
         weight_unit = "mV" if synapses == "current" else "(leak conductances)"
         if excitation_weight is not None:
             nonnegative("excitation_weight", excitation_weight, weight_unit)
@@ -421,6 +433,15 @@ class DiehlCook2015(SpikingModule):
         """Sum of each excitatory neuron's input weights after every update."""
         total = self.hparams.norm_total
         return _PAPER_NORM_PER_INPUT * self.hparams.n_inputs if total is None else float(total)
+
+    @property
+    def theta_increment(self) -> float:
+        r""":math:`\theta_+` in use, mV per (batch-mean) spike: ``theta_increment``, times
+        ``n_neurons / theta_reference_neurons`` where that is set."""
+        hp = self.hparams
+        if hp.theta_reference_neurons is None:
+            return float(hp.theta_increment)
+        return float(hp.theta_increment) * (hp.n_neurons / hp.theta_reference_neurons)
 
     @property
     def excitation_weight(self) -> float:
@@ -486,7 +507,7 @@ class DiehlCook2015(SpikingModule):
             rest_v=hp.exc_rest_v, reset_v=hp.exc_reset_v, thresh_v=hp.exc_thresh_v,
             refrac_t=hp.exc_refrac_t, time_constant=hp.exc_time_constant,
             resistance=_unit_jump_resistance(dt, hp.exc_time_constant),
-            tc_adaptation=hp.tc_theta, spike_increment=hp.theta_increment,
+            tc_adaptation=hp.tc_theta, spike_increment=self.theta_increment,
             batch_reduction="mean", check_finite=False,
         )  # fmt: skip
         conductance = hp.synapses == "conductance"
