@@ -12,19 +12,15 @@ module is the only one that imports the ``nir`` package (``pip install
 
 What maps to what (one layer = connection, synapse, neurons):
 
-================================  ==============================================
-this framework                    NIR
-================================  ==============================================
-``LinearDense`` (bias)            ``Linear`` (``Affine``), preceded by ``Flatten``
-                                  when its input is not flat
-``Conv2d``                        ``Conv2d``
-``DeltaCurrent``                  nothing (the neuron node takes the current)
-``ExponentialCurrent``            the synaptic filter of ``CubaLIF``
-synapse or connection delays      ``Delay`` (one delay per presynaptic neuron)
-``LIF``                           ``LIF`` (``CubaLIF`` with an exponential synapse)
-``ALIF`` in eval mode             ``LIF`` with :math:`V_\text{thresh} + \sum_k\theta_k`
-:class:`IntegrateAndFire`         ``IF``
-================================  ==============================================
+- ``LinearDense`` (with a bias): ``Linear`` (``Affine``), preceded by
+  ``Flatten`` when its input is not flat;
+- ``Conv2d``: ``Conv2d``;
+- ``DeltaCurrent``: nothing (the neuron node takes the current);
+  ``ExponentialCurrent``: the synaptic filter of ``CubaLIF``;
+- synapse delays: ``Delay`` (one delay per presynaptic neuron);
+- ``LIF``: ``LIF`` (``CubaLIF`` behind an exponential synapse); ``ALIF`` in
+  eval mode: ``LIF`` with :math:`V_\text{thresh} + \sum_k\theta_k`;
+  :class:`IntegrateAndFire`: ``IF``.
 
 **Units and time.** NIR nodes are continuous-time ODEs without units. The
 graph is written in this framework's units except for time, which NIR tools
@@ -43,12 +39,27 @@ the current the synapse delivers during a spike's step. With that reading
 this framework's neurons step the NIR equations *exactly* (not by Euler):
 ``LIF``'s :math:`\tau \dot v = (v_\text{leak} - v) + R I` is solved in closed
 form for the held current, so an imported graph gives the spikes of the
-exported network, bit for bit where the arithmetic is exact. Tools that
-discretise by forward Euler, :math:`v \leftarrow v + \frac{\Delta t}{\tau}
-(v_\text{leak} - v + R I)`, approximate the same ODE; their spikes agree
-where :math:`\Delta t \ll \tau`. The step the graph was written with is kept
-in ``graph.metadata["step_time_ms"]``; :func:`from_nir` needs a step (its
-argument, or that entry).
+exported network, bit for bit where the arithmetic is exact. (With
+``CubaLIF`` the synaptic current is sampled once per step, a spike's jump
+:math:`q/\tau_s` held over its step, where the ODE's current also decays
+within the step: a difference of order :math:`\Delta t/\tau_s` for other
+tools; round trips through this module are unaffected.) The step the graph
+was written with is kept in ``graph.metadata["step_time_ms"]``;
+:func:`from_nir` needs a step (its argument, or that entry).
+
+**Forward Euler.** Most NIR simulators (snnTorch, Norse) step
+:math:`v \leftarrow v + \frac{\Delta t}{\tau}(v_\text{leak} - v + r I)`,
+which approximates the exact step. ``to_nir(..., discretisation="euler")``
+writes LIF parameters for them instead, chosen so that forward Euler at
+``step_time`` *is* this framework's exact step:
+:math:`\tau' = \Delta t/(1 - e^{-\Delta t/\tau})`, :math:`r' = \tau'/\Delta t`
+and the affine node times :math:`(1 - e^{-\Delta t/\tau}) R`, so the affine
+output is added to :math:`v` as it is. ``from_nir(graph,
+discretisation="euler")`` reads such graphs (the metadata says which form a
+graph of this module is in). A network trained here runs in snnTorch with
+the same spikes (``tests/test_nir.py``; snnTorch's importer also needs
+:math:`v_\text{leak} = v_\text{reset} = 0`, one threshold per layer and a
+step of 0.1 ms, its fixed ``dt`` of :math:`10^{-4}` s).
 
 **What NIR cannot express** raises :class:`NIRExportError` naming it:
 adaptive thresholds that learn (``ALIF`` in training mode: its
