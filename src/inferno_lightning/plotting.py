@@ -267,6 +267,10 @@ def plot_raster(
     raster.set_xlim(-0.5 * step_time, steps * step_time)
     if neuron_values is None:
         raster.set_ylim(-0.5, neurons - 0.5)
+    elif neurons:
+        low, high = float(values.min()), float(values.max())
+        pad = 0.02 * (high - low) if high > low else 0.5
+        raster.set_ylim(low - pad, high + pad)
     raster.set_ylabel(neuron_label)
     if title:
         raster.set_title(title, fontsize=9)
@@ -415,13 +419,17 @@ def plot_receptive_fields(
     axes.imshow(image, cmap=cmap, vmin=0, vmax=255, interpolation="nearest", aspect="auto")
     axes.set_axis_off()
     if labels is not None:
+        from matplotlib import patheffects
+
         size = max(5.0, 0.3 * height * scale * 72 / dpi)
+        # A dark outline keeps the label readable on bright tiles of any colour map.
+        outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
         for index, label in enumerate(labels):
             top = (index // columns) * (height + 1) * scale
             left = (index % columns) * (width + 1) * scale
             axes.text(
-                left + 1, top + 1, "-" if label < 0 else str(int(label)), color="#ff3030",
-                fontsize=size, fontweight="bold", ha="left", va="top",
+                left + 1, top + 1, "-" if label < 0 else str(int(label)), color="#40ff40",
+                fontsize=size, fontweight="bold", ha="left", va="top", path_effects=outline,
             )  # fmt: skip
     if title:
         figure.text(0.01, 1.0 - 4 / (image.shape[0] + header), title, fontsize=9, va="top")

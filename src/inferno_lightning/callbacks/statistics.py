@@ -326,8 +326,10 @@ class SpikeStatistics(Callback):
     are neither drawn nor recorded):
     ``{path}/weights`` (histogram of every weight), ``{path}/spike_counts``
     (histogram of each neuron's spikes per sample, :math:`c_n / B`),
-    ``{path}/raster`` (spike raster of the batch's first sample, drawn with
-    matplotlib on an Agg canvas) and ``{path}/receptive_fields`` (each output
+    ``{path}/raster`` (spike raster of the batch's first sample, drawn by
+    :func:`~inferno_lightning.plotting.plot_raster`) and
+    ``{path}/receptive_fields`` (drawn by
+    :func:`~inferno_lightning.plotting.plot_receptive_fields`: each output
     unit's input weights as a tile of a grayscale grid, for
     :class:`~inferno_lightning.neural.LinearDense` connections whose fan-in
     fits ``receptive_field_shape`` or whose input shape gives a tile, see
@@ -344,9 +346,13 @@ class SpikeStatistics(Callback):
     :class:`~inferno_lightning.metrics.LabelAssignmentAccuracy` with
     assignments, as :class:`~inferno_lightning.models.DiehlCook2015` has),
     also ``{metric}/label_assignment`` (the number of units assigned each
-    class) and, after a validation, ``{metric}/confusion`` (its confusion
-    matrix, true class by row, predicted by column, no vote in a last
-    column), ``{metric}`` being the metric's module path (``val_accuracy``).
+    class, :func:`~inferno_lightning.plotting.plot_label_assignment`) and,
+    after a validation, ``{metric}/confusion`` (its confusion matrix, true
+    class by row, predicted by column, no vote in a last column,
+    :func:`~inferno_lightning.plotting.plot_confusion_matrix`), ``{metric}``
+    being the metric's module path (``val_accuracy``). Every image is one of
+    the :mod:`~inferno_lightning.plotting` figures rendered by
+    :func:`~inferno_lightning.plotting.figure_image`.
 
     **Loggers.** With :class:`~lightning.pytorch.loggers.WandbLogger`, one
     ``log`` call per logged batch carries the scalars, ``wandb.Histogram`` and
