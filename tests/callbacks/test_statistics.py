@@ -532,3 +532,31 @@ def test_raster_image_is_an_rgb_array() -> None:
     image = raster_image(spikes, 0.5, title="x", size=(3.0, 2.0), dpi=50)
     assert image.shape == (100, 150, 3) and image.dtype == np.uint8
     assert image.min() < 128  # something was drawn
+
+
+def test_logged_images_are_the_public_figures_rendered() -> None:
+    from inferno_lightning.plotting import (
+        confusion_matrix_image,
+        figure_image,
+        label_assignment_image,
+        labelled_receptive_field_grid,
+        plot_confusion_matrix,
+        plot_label_assignment,
+        plot_raster,
+        plot_receptive_fields,
+    )
+
+    spikes = torch.rand(30, 6, generator=torch.Generator().manual_seed(0)) < 0.2
+    weight = torch.rand(9, 16, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 2, -1, 0, 1, 2, 2, 1])
+    pairs = [
+        (raster_image(spikes, 0.5, title="r"), plot_raster(spikes, 0.5, title="r")),
+        (
+            labelled_receptive_field_grid(weight, (4, 4), labels),
+            plot_receptive_fields(weight, (4, 4), labels),
+        ),
+        (label_assignment_image(labels, 3), plot_label_assignment(labels, 3)),
+        (confusion_matrix_image(torch.eye(3, 4) * 2), plot_confusion_matrix(torch.eye(3, 4) * 2)),
+    ]
+    for image, figure in pairs:
+        np.testing.assert_array_equal(image, figure_image(figure))
