@@ -19,6 +19,7 @@ import griffe
 _ROLE_MATH = re.compile(r":math:`([^`]+)`")
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|obj|data|exc|const|ref|doc):`~?([^`]+)`")
 _LITERAL = re.compile(r"(?<!`)``([^`]+)``(?!`)")
+_LINK = re.compile(r"`([^`<]+?)\s*<([^>`]+)>`__?")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (math|code-block|code)::\s*(\S*)\s*$")
 
 
@@ -102,6 +103,7 @@ def _free_text_raises(text: str) -> str:
 def to_markdown(text: str) -> str:
     """The docstring ``text`` with its Sphinx markup rewritten as Markdown."""
     text = _free_text_raises(_join_name_lists(_blocks(text)))
+    text = _LINK.sub(lambda m: f"[{m.group(1)}]({m.group(2)})", text)
     text = _ROLE_MATH.sub(lambda m: f"${m.group(1)}$", text)
     text = _ROLE.sub(
         lambda m: f"`{m.group(1).split('.')[-1] if '.' in m.group(1) else m.group(1)}`", text
