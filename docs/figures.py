@@ -13,7 +13,7 @@ simulation or training run:
   bundled digits (``plot_receptive_fields`` with the assigned labels, ``plot_weight_histograms``
   of the weights after each epoch, ``plot_label_assignment``, ``plot_confusion_matrix``).
 
-Run: ``.venv/bin/python docs/figures.py`` (about a minute on 2 CPU cores; no network).
+Run: ``.venv/bin/python docs/figures.py`` (about 20 s on 2 CPU cores; no network).
 """
 
 from __future__ import annotations
