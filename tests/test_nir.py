@@ -93,6 +93,14 @@ def test_dense_lif_network_round_trips_to_the_same_spikes(tmp_path: Path) -> Non
     imported = from_nir(nir.read(tmp_path / "network.nir"))
     assert imported.step_time == 0.5
     assert torch.equal(imported.run(inputs), expected)
+    # The imported network exports to the same graph.
+    again = to_nir(imported)
+    for name, node in graph.nodes.items():
+        for field in ("weight", "bias", "tau", "r", "v_leak", "v_threshold", "v_reset"):
+            if hasattr(node, field):
+                np.testing.assert_array_equal(
+                    getattr(again.nodes[name], field), getattr(node, field)
+                )
 
 
 def test_the_unit_mapping_of_a_lif_layer() -> None:
