@@ -68,14 +68,17 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=TUNED["n_neurons"])
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
-        help="override a model argument (a float), e.g. --set theta_increment=12.8",
+        help="override a model argument (a float or a name), e.g. --set theta_increment=12.8",
     )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = dict(TUNED, n_neurons=args.neurons, seed=args.seed)
     for item in args.set:
         name, value = item.split("=", 1)
-        settings[name] = float(value)
+        try:
+            settings[name] = float(value)
+        except ValueError:  # a choice, e.g. --set potentiation_reduction=winners
+            settings[name] = value
 
     start = time.perf_counter()
     data = DigitsDataModule(batch_size=args.batch_size, seed=args.data_seed)
