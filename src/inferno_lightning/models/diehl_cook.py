@@ -207,8 +207,8 @@ class DiehlCook2015(SpikingModule):
     the per-sample rates (not scaled) makes a step of a batch what one
     presentation is to each neuron that spiked: its weights move toward the
     mean input of the samples it won (as in mini-batch k-means), its
-    threshold rises by :math:`\theta_+` once. With them: 90.3 % at batch
-    64, 90.6 % at 256 and 91.1 % at 1024 (16 updates in all; batch 1: 92.8 %).
+    threshold rises by :math:`\theta_+` once. With them: 91.9 % at batch
+    16, 90.3 % at 64, 90.6 % at 256 and 91.1 % at 1024 (16 updates in all; batch 1: 92.8 %).
     Not solved: much longer training at the largest batches (1024, 32
     epochs: 21.9 %), as the max-reduced threshold rises once per step in
     which any sample made the neuron spike.
