@@ -431,5 +431,3 @@ def check_like(name: str, tensor: torch.Tensor, like: torch.Tensor, what: str) -
 
 def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(d) for d in shape)
-
-

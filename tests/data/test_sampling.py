@@ -110,7 +110,9 @@ def test_a_fit_resumed_mid_epoch_sees_the_remaining_samples(tmp_path, stop: int)
     assert first.seen + second.seen == straight.seen
 
 
-@pytest.mark.parametrize(("size", "world", "batch"), [(24, 2, 3), (16, 4, 2), (10, 3, 2), (7, 2, 4)])
+@pytest.mark.parametrize(
+    ("size", "world", "batch"), [(24, 2, 3), (16, 4, 2), (10, 3, 2), (7, 2, 4)]
+)
 def test_ranks_read_the_slices_of_the_one_process_global_batches(size, world, batch) -> None:
     """N ranks at batch b take, batch by batch, exactly the samples one process at batch N b takes."""
     one = EpochShuffleSampler(size, seed=2)
