@@ -31,6 +31,7 @@ name                      start method
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import torch
@@ -156,6 +157,14 @@ def install_rank_reducers(module: nn.Module, world_size: int) -> list[str]:
     return installed
 
 
+_DESTROY_AT_EXIT: list[bool] = []
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 class LocalLearningDDPStrategy(DDPStrategy):
     """DDP for spiking networks with local learning rules.
 
@@ -180,6 +189,16 @@ class LocalLearningDDPStrategy(DDPStrategy):
             )
         kwargs["broadcast_buffers"] = False
         super().__init__(*args, **kwargs)
+
+    @override
+    def setup_environment(self) -> None:
+        super().setup_environment()
+        # Lightning destroys only NCCL process groups at exit; a gloo group left to the
+        # interpreter's finalisation can abort a spawned rank after a finished fit ("terminate
+        # called without an active exception", SIGABRT). Destroy it at exit, whatever the backend.
+        if dist.is_available() and dist.is_initialized() and not _DESTROY_AT_EXIT:
+            atexit.register(_destroy_process_group)
+            _DESTROY_AT_EXIT.append(True)
 
     @staticmethod
     def _needs_gradient_sync(model: nn.Module) -> bool:
