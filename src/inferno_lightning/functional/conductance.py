@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import torch
 
+from .traces import trace_decay
+
 __all__ = [
     "conductance_voltage_step",
     "conductance_current",
@@ -65,8 +67,7 @@ def conductance_decay(
     Returns:
         :math:`g[t]`, the shape of ``conductance`` (a new tensor).
     """
-    decay = torch.exp(-step_time / torch.as_tensor(time_constant, dtype=conductance.dtype))
-    return conductance * decay + increment
+    return conductance * trace_decay(step_time, time_constant) + increment
 
 
 def _total(
