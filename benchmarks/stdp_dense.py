@@ -62,12 +62,21 @@ TAU, REST, THRESH, REFRAC = 20.0, -65.0, -52.0, 2.0
 TC_TRACE, LR_POST, LR_PRE, W_MAX = 20.0, 1e-2, 1e-4, 1.0
 
 
-def reference(
-    inputs: torch.Tensor, weight: torch.Tensor, counts: list[float] | None = None
-) -> torch.Tensor:
-    """The straightforward loop a researcher would write (exact LIF, traces, soft-bounded STDP).
+BOUNDS = ("clamp", "soft", "none")
 
-    ``counts``, if given, receives the number of postsynaptic spikes.
+
+def reference(
+    inputs: torch.Tensor,
+    weight: torch.Tensor,
+    counts: list[float] | None = None,
+    bound: str = "soft",
+) -> torch.Tensor:
+    """The straightforward loop a researcher would write (exact LIF, traces, bounded STDP).
+
+    ``bound``: ``"clamp"`` (``clamp(w + P - D, 0, w_max)``, BindsNET's
+    default), ``"soft"`` (``w + P (w_max - w) - D w``) or ``"none"``
+    (``w + P - D``). ``counts``, if given, receives the number of
+    postsynaptic spikes.
     """
     batch, device = inputs.shape[1], inputs.device
     w = weight.clone()
@@ -91,18 +100,27 @@ def reference(
         x_post = x_post * trace_decay + post
         ltp = LR_POST * (post.T @ x_pre) / batch
         ltd = LR_PRE * (x_post.T @ pre) / batch
-        w += ltp * (W_MAX - w) - ltd * w
+        if bound == "soft":
+            w += ltp * (W_MAX - w) - ltd * w
+        elif bound == "clamp":
+            w = torch.clamp(w + ltp - ltd, 0.0, W_MAX)
+        else:
+            w = w + ltp - ltd
         if counts is not None:
             counts.append(post.sum().item())
     return w
 
 
-def ours(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def ours(inputs: torch.Tensor, weight: torch.Tensor, bound: str = "soft") -> torch.Tensor:
+    """The same network and rule built from the framework's modules, updates applied every step."""
     connection = LinearDense(N_IN, N_OUT, synapse=DeltaCurrent(N_IN, DT), weight_init=weight)
     layer = Serial(connection, LIF(N_OUT, DT, time_constant=TAU, thresh_v=THRESH, refrac_t=REFRAC))
     layer.to(inputs.device)  # a no-op on the CPU
     updater = updater_for(connection)
-    updater.add("weight", bound="soft", w_min=0.0, w_max=W_MAX)
+    if bound == "none":
+        updater.add("weight")
+    else:
+        updater.add("weight", bound=bound, w_min=0.0, w_max=W_MAX)
     stdp = STDP(lr_post=LR_POST, lr_pre=LR_PRE, tc_post=TC_TRACE, tc_pre=TC_TRACE)
     stdp.register(layer.cell())
     for t in range(inputs.shape[0]):
@@ -120,6 +138,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--bounds", nargs="+", default=list(BOUNDS), choices=BOUNDS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -132,27 +151,30 @@ def main() -> None:
     )
     for batch in args.batches:
         inputs = (torch.rand(steps, batch, N_IN, generator=generator) < INPUT_P).float().to(device)
-        # Same computation: the final weights agree.
-        counts: list[float] = []
-        with torch.no_grad():
-            difference = (reference(inputs, weight, counts) - ours(inputs, weight)).abs().max()
-        rate = sum(counts) / (steps * DT * 1e-3 * batch * N_OUT)
+        for bound in args.bounds:
+            # Same computation: the final weights agree.
+            counts: list[float] = []
+            with torch.no_grad():
+                expected = reference(inputs, weight, counts, bound)
+                difference = (expected - ours(inputs, weight, bound)).abs().max()
+            rate = sum(counts) / (steps * DT * 1e-3 * batch * N_OUT)
 
-        def run(fn, inputs=inputs):
-            def call() -> None:
-                with torch.no_grad():
-                    fn(inputs, weight)
+            def run(fn, inputs=inputs, bound=bound):
+                def call() -> None:
+                    with torch.no_grad():
+                        fn(inputs, weight, bound=bound)
 
-            return call
+                return call
 
-        times = interleaved(
-            {"reference": run(reference), "ours": run(ours)}, args.runs, steps, device
-        )
-        print(
-            f"batch {batch:>2}: reference {summary(times['reference'])} ours {summary(times['ours'])}"
-            f" ours/ref {ratio(times['ours'], times['reference'])}"
-            f"  (max |dw| {difference.item():.1e}, output rate {rate:.1f} Hz)"
-        )
+            times = interleaved(
+                {"reference": run(reference), "ours": run(ours)}, args.runs, steps, device
+            )
+            print(
+                f"{bound:>5} batch {batch:>2}: reference {summary(times['reference'])} "
+                f"ours {summary(times['ours'])} ours/ref {ratio(times['ours'], times['reference'])}"
+                f"  (max |dw| {difference.item():.1e}, output rate {rate:.1f} Hz)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
