@@ -82,7 +82,7 @@ def run_w2(steps: int, batch: int) -> dict[str, int]:
         for _ in range(steps):
             layer((torch.rand(batch, N_IN, generator=generator) < 0.03).float())
             stdp()
-            updater.apply()
+            updater.step()
     return {"tensor_bytes": tensor_bytes(layer) + tensor_bytes(stdp)}
 
 

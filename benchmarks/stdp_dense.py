@@ -126,7 +126,7 @@ def ours(inputs: torch.Tensor, weight: torch.Tensor, bound: str = "soft") -> tor
     for t in range(inputs.shape[0]):
         layer(inputs[t])
         stdp()
-        updater.apply()
+        updater.step()
     return connection.weight.detach()
 
 

@@ -93,8 +93,8 @@ def reference_fit(model: STDPNet, batches: list[torch.Tensor], apply_every: str 
                 model.layer(x)
                 model.rules[0]()
                 if apply_every == "step":
-                    updater.apply()
-            updater.apply()
+                    updater.step()
+            updater.step()
 
 
 class NoisySTDPNet(STDPNet):

@@ -1228,7 +1228,9 @@ def test_bad_update_leaves_trained_weights_unchanged(bad, bound) -> None:
     accumulator = Accumulator("weight", module=linear, bound=bound, w_min=0.0, w_max=1.0)
     before = snapshot(linear.weight)
     term, value, exception, expected = bad
-    raises(exception, lambda: accumulator.apply(**{term: value}), term, expected)
+    raises(exception, lambda: accumulator.step(
+            (value, None) if term == "potentiation" else (None, value)
+        ), term, expected)
     assert unchanged(before, snapshot(linear.weight))
 
 
@@ -1291,7 +1293,7 @@ def test_any_valid_bounded_update_keeps_weights_finite(lr, w_min, width, bound) 
     accumulator = Accumulator("weight", module=linear, bound=bound, w_min=w_min, w_max=w_max)
     for _ in range(3):
         accumulator.accumulate(torch.full((3, 4), lr), torch.full((3, 4), -lr / 2))
-    accumulator.apply_pending()
+    accumulator.step()
     weight = linear.weight.detach()
     assert bool(torch.isfinite(weight).all())
     if bound == "clamp":  # hard and soft bounds scale the step; only clamp confines the result
@@ -1442,7 +1444,7 @@ def test_any_valid_stdp_gives_finite_updates(tc_post, tc_pre, trace_mode, lr) ->
         serial(torch.full((2, 4), float(t % 2)))
         rule()
     before = snapshot(serial.connection.weight)
-    updater_for(serial.connection).apply()
+    updater_for(serial.connection).step()
     weight = serial.connection.weight.detach()
     assert bool(torch.isfinite(weight).all()) and weight.shape == before[0].shape
 

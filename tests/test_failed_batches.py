@@ -118,7 +118,7 @@ class Explode:
         self.at, self.calls = at, 0
 
     def __call__(self, module) -> None:  # noqa: ANN001
-        updater_for(module.layer.connection).apply()
+        updater_for(module.layer.connection).step()
         self.calls += 1
         if self.calls == self.at:
             raise RuntimeError("failed inside the time loop")

@@ -162,7 +162,7 @@ def test_local_rule_and_gradient_descent_in_one_model(tmp_path: Path) -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        updater_for(reference.hidden.connection).apply()
+        updater_for(reference.hidden.connection).step()
 
     assert not torch.equal(model.readout.connection.weight, MixedNet().readout.connection.weight)
     torch.testing.assert_close(model.readout.connection.weight, reference.readout.connection.weight)
@@ -215,8 +215,8 @@ def test_compiled_step_matches_the_eager_step() -> None:
         expected, got = eager(inputs), compiled(inputs)
     torch.testing.assert_close(got, expected)
     assert len(hooked) == inputs.shape[1]
-    updater_for(eager.layer.connection).apply()
-    updater_for(compiled.layer.connection).apply()
+    updater_for(eager.layer.connection).step()
+    updater_for(compiled.layer.connection).step()
     weight = compiled.layer.connection.weight
     assert not torch.equal(weight, clone.layer.connection.weight)  # the rule learned
     torch.testing.assert_close(weight, eager.layer.connection.weight)

@@ -331,7 +331,7 @@ def train_with_stdp(layers: list[Serial], steps: int = 300) -> None:
             network(x)
             rule()
             if step % 50 == 49:
-                updater_for(layer.connection).apply()
+                updater_for(layer.connection).step()
     network.eval()
 
 

@@ -151,7 +151,7 @@ def test_apply_soft_bounds_by_hand(device: torch.device) -> None:
     w = param(0.5, 0.5, device=device)
     acc = Accumulator(w, bound="soft", w_min=0.0, w_max=1.0)
     acc.accumulate(t(0.2, 0.0, device=device), t(0.0, 0.5, device=device))
-    assert acc.apply_pending()
+    assert acc.step()
     # [0.5 + 0.2 * (1 - 0.5), 0.5 - 0.5 * (0.5 - 0)]
     assert torch.allclose(w.detach(), t(0.6, 0.25, device=device))
     assert acc.pending() is None
@@ -160,11 +160,11 @@ def test_apply_soft_bounds_by_hand(device: torch.device) -> None:
 def test_apply_hebbian_and_anti_hebbian_signs() -> None:
     # Hebbian: LTP = lr_post * ..., LTD = lr_pre * ... with lr_post, lr_pre > 0 -> w += P - D
     w = param(0.0)
-    Accumulator(w).apply(t(0.3), t(0.1))
+    Accumulator(w).step((t(0.3), t(0.1)))
     assert torch.allclose(w.detach(), t(0.2))
     # anti-Hebbian: both learning rates negative -> the signs flip
     w = param(0.0)
-    Accumulator(w).apply(t(-0.3), t(-0.1))
+    Accumulator(w).step((t(-0.3), t(-0.1)))
     assert torch.allclose(w.detach(), t(-0.2))
 
 
@@ -172,34 +172,34 @@ def test_apply_keeps_the_parameter_object_and_no_grad() -> None:
     linear = nn.Linear(3, 2)
     weight = linear.weight
     acc = Accumulator("weight", module=linear)
-    acc.apply(torch.ones(2, 3))
+    acc.step((torch.ones(2, 3), None))
     assert linear.weight is weight and weight.grad is None and weight.requires_grad
 
 
 def test_apply_runs_constraints_in_order_after_the_update() -> None:
     w = param(0.5, 0.5, 0.5)
     acc = Accumulator(w, constraints=[Clamp(0.0, 1.0), Normalize(1.5)])
-    acc.apply(t(1.0, 0.0, 0.0))  # [1.5, 0.5, 0.5] -> clamp [1, 0.5, 0.5] -> sum 2 -> *0.75
+    acc.step((t(1.0, 0.0, 0.0), None))  # [1.5, 0.5, 0.5] -> clamp [1, 0.5, 0.5] -> sum 2 -> *0.75
     assert torch.allclose(w.detach(), t(0.75, 0.375, 0.375))
 
 
 def test_apply_nothing_does_not_run_constraints() -> None:
     w = param(2.0, 2.0)
     acc = Accumulator(w, constraints=[Normalize(1.0)])
-    assert acc.apply() is False and acc.apply_pending() is False
+    assert acc.step((None, None)) is False and acc.step() is False
     assert torch.equal(w.detach(), t(2.0, 2.0))
 
 
 def test_power_bound_through_accumulator() -> None:
     w = param(0.75)
-    Accumulator(w, bound=PowerBound(0.5), w_max=1.0).apply(t(0.4))
+    Accumulator(w, bound=PowerBound(0.5), w_max=1.0).step((t(0.4), None))
     assert torch.allclose(w.detach(), t(0.75 + 0.4 * 0.5))
 
 
 def test_tensor_limits_follow_the_parameter_device(device: torch.device) -> None:
     w = param(0.0, 0.0, device=device)
     acc = Accumulator(w, w_max=t(0.5, 2.0))  # limits given on CPU
-    acc.apply(t(1.0, 1.0, device=device))
+    acc.step((t(1.0, 1.0, device=device), None))
     assert torch.equal(w.detach(), t(0.5, 1.0, device=device))
 
 
@@ -207,7 +207,7 @@ def test_parameter_by_name_follows_a_replaced_parameter() -> None:
     holder = Holder(t(0.0, 0.0))
     acc = Accumulator("weight", module=holder)
     holder.weight = nn.Parameter(t(1.0, 1.0))
-    acc.apply(t(1.0, 1.0))
+    acc.step((t(1.0, 1.0), None))
     assert torch.equal(holder.weight.detach(), t(2.0, 2.0))
 
 
@@ -252,7 +252,7 @@ def test_wrong_shape_apply_leaves_the_parameter_unchanged() -> None:
         ValueError,
         match=r"depression for parameter 'parameter' must have the parameter's shape \(2,\)",
     ):
-        acc.apply(t(1.0, 1.0), t(1.0, 1.0, 1.0))
+        acc.step((t(1.0, 1.0), t(1.0, 1.0, 1.0)))
     assert torch.equal(w.detach(), before)
     assert acc.steps == 1  # the accumulated state is kept for inspection
 
@@ -263,7 +263,7 @@ def test_non_finite_pending_leaves_the_parameter_unchanged() -> None:
     acc = Accumulator(w)
     acc.accumulate(t(1.0, float("nan")))
     with pytest.raises(ValueError, match="potentiation .* must be finite"):
-        acc.apply_pending()
+        acc.step()
     assert torch.equal(w.detach(), before)
 
 
@@ -339,4 +339,4 @@ def test_accumulator_pickles_with_callables_and_constraints() -> None:
     acc.accumulate(torch.ones(2, 2), batched=True)
     copy = pickle.loads(pickle.dumps(acc))
     assert torch.equal(copy.pending().potentiation, acc.pending().potentiation)
-    assert copy.apply_pending()
+    assert copy.step()

@@ -50,31 +50,32 @@ def test_in_place_bound_is_bit_identical(bound, signed, present, limits, shape) 
     assert torch.equal(weight, kept)
 
 
-def test_accumulator_takes_over_owned_terms_and_copies_others() -> None:
+def test_accumulator_copies_a_callers_tensor_and_takes_over_its_own_batch_mean() -> None:
     weight = torch.nn.Parameter(torch.full((3, 4), 0.5))
     accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0)
-    term = torch.full((3, 4), 0.1)
-    accumulator.accumulate(term, None, owned=True)
-    assert accumulator._sums[0].data_ptr() == term.data_ptr()  # no copy
     kept = torch.full((3, 4), 0.1)
-    accumulator.clear()
     accumulator.accumulate(kept, None)
     kept.add_(1.0)  # the caller may keep changing its tensor
     assert torch.allclose(accumulator.pending().potentiation, torch.full((3, 4), 0.1))
     with pytest.raises(TypeError, match="owned"):
-        accumulator.accumulate(kept, None, owned=1)
+        accumulator.accumulate(kept, None, owned=True)  # the hint is gone: derived inside
+    accumulator.clear()
+    per_sample = torch.full((2, 3, 4), 0.3)
+    accumulator.accumulate(per_sample, None, batched=True)
+    per_sample.add_(1.0)  # the batch mean is a new tensor: unaffected
+    assert torch.allclose(accumulator.pending().potentiation, torch.full((3, 4), 0.3))
 
 
 def test_apply_every_step_matches_formula_and_reuses_work_tensors() -> None:
     weight = torch.nn.Parameter(torch.full((3, 4), 0.5))
     accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0)
     accumulator.accumulate(torch.full((3, 4), 0.2), torch.full((3, 4), 0.1))
-    accumulator.apply_pending()
+    accumulator.step()
     # 0.5 + 0.2 * (1 - 0.5) - 0.1 * (0.5 - 0) = 0.55
     assert torch.allclose(weight, torch.full((3, 4), 0.55))
     work = accumulator._work
     accumulator.accumulate(torch.full((3, 4), 0.2), None)
-    accumulator.apply_pending()
+    accumulator.step()
     assert accumulator._work is work
     assert accumulator.__getstate__()["_work"] is None
 
@@ -84,7 +85,7 @@ def test_large_finite_terms_whose_sum_overflows_are_accepted() -> None:
     weight = torch.nn.Parameter(torch.zeros(2, 2))
     accumulator = Accumulator(weight, bound="clamp")
     big = torch.full((2, 2), 3.0e38)
-    assert accumulator.apply(big, None)
+    assert accumulator.step((big, None))
     assert torch.equal(weight, big)
 
 
@@ -95,58 +96,158 @@ def test_non_finite_term_still_named_and_weight_unchanged(bad) -> None:
     depression = torch.zeros(2, 3)
     depression[1, 2] = bad
     with pytest.raises(ValueError, match="depression .* must be finite"):
-        accumulator.apply(torch.full((2, 3), 0.1), depression)
+        accumulator.step((torch.full((2, 3), 0.1), depression))
     assert torch.equal(weight, torch.full((2, 3), 0.5))
 
 
-def _accumulated(
-    potentiation: torch.Tensor, depression: torch.Tensor, nonnegative, **config
-) -> torch.Tensor:
+def _soft_applied(potentiation, depression, **config) -> torch.Tensor:
     weight = torch.nn.Parameter(torch.full(potentiation.shape[-2:], 0.2))
     accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0, **config)
-    batched = potentiation.dim() == 3
-    accumulator.accumulate(potentiation, depression, batched=batched, nonnegative=nonnegative)
-    accumulator.apply_pending()
+    accumulator.accumulate(potentiation, depression, batched=potentiation.dim() == 3)
+    accumulator.step()
     return weight.detach().clone()
 
 
-def test_declared_nonnegative_terms_give_the_measured_result() -> None:
+def test_measured_signs_bound_each_push_by_its_own_limit() -> None:
     _, potentiation, depression = _terms(signed=False, shape=(16, 33))
-    measured = _accumulated(potentiation, depression, False)
-    declared = _accumulated(potentiation, depression, True)
-    assert torch.equal(declared, measured)
     # 0.2 + P (1 - 0.2) - D (0.2 - 0), worked by hand
-    torch.testing.assert_close(measured, 0.2 + 0.8 * potentiation - 0.2 * depression)
-
-
-def test_declared_sign_is_what_apply_uses_and_callable_reductions_drop_it() -> None:
-    # Declaring signed terms non-negative skips the sign split: the result shows it was used.
+    torch.testing.assert_close(
+        _soft_applied(potentiation, depression), 0.2 + 0.8 * potentiation - 0.2 * depression
+    )
     _, potentiation, depression = _terms(signed=True, shape=(4, 6))
-    split = _accumulated(potentiation, depression, False)
-    trusted = _accumulated(potentiation, depression, True)
-    torch.testing.assert_close(trusted, 0.2 + 0.8 * potentiation - 0.2 * depression)
-    assert not torch.allclose(trusted, split)
-    # Per-term declaration: only the depression declared, so the potentiation's sign is measured.
-    assert torch.equal(_accumulated(potentiation, depression, (False, True)), split)
-    # A callable batch reduction may change signs: the declaration is dropped.
-    batched_p, batched_d = potentiation.unsqueeze(0), depression.unsqueeze(0)
+    # Signed terms: up = P+ + D-, scaled by 1 - w; down = P- + D+, scaled by w - 0.
+    up = potentiation.clamp(min=0) + (-depression).clamp(min=0)
+    down = (-potentiation).clamp(min=0) + depression.clamp(min=0)
+    expected = 0.2 + 0.8 * up - 0.2 * down
+    torch.testing.assert_close(_soft_applied(potentiation, depression), expected)
     config = {"batch_reduction": lambda x: x[0], "rank_reduction": "mean"}
-    assert torch.equal(_accumulated(batched_p, batched_d, True, **config), split)
+    batched = _soft_applied(potentiation.unsqueeze(0), depression.unsqueeze(0), **config)
+    torch.testing.assert_close(batched, expected)
 
 
-def test_declared_nonnegative_nan_still_named_and_weight_unchanged() -> None:
+def test_a_nan_in_a_term_is_named_and_the_weight_unchanged() -> None:
     weight = torch.nn.Parameter(torch.full((2, 3), 0.5))
     accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0)
     potentiation = torch.full((2, 3), 0.1)
     potentiation[0, 1] = float("nan")
-    accumulator.accumulate(potentiation, torch.zeros(2, 3), nonnegative=True)
+    accumulator.accumulate(potentiation, torch.zeros(2, 3))
     with pytest.raises(ValueError, match="potentiation .* must be finite"):
-        accumulator.apply_pending()
+        accumulator.step()
     assert torch.equal(weight, torch.full((2, 3), 0.5))
-    with pytest.raises(TypeError, match="nonnegative"):
-        accumulator.accumulate(potentiation, None, nonnegative=(True,))
-    with pytest.raises(TypeError, match="nonnegative"):
-        accumulator.accumulate(potentiation, None, nonnegative=1)
+    assert accumulator.steps == 1  # a failed update keeps what is pending
+
+
+def test_correlations_know_their_signs_from_spikes_and_rates() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    connection = LinearDense(6, 4, synapse=DeltaCurrent(6, 1.0))
+    post = torch.tensor([[True, False, False, True]])
+    pre = torch.tensor([[False, True, False, False, True, False]])
+    post_trace, pre_trace = torch.rand(1, 4), torch.rand(1, 6)
+    with torch.no_grad():
+        assert connection.correlation(post, pre_trace * 1e-2, "mean").nonnegative
+        assert connection.correlation(post_trace * 1e-3, pre, "mean").nonnegative
+        # An anti-Hebbian rate makes the factor, hence the product, negative.
+        assert not connection.correlation(post_trace * -1e-3, pre, "mean").nonnegative
+        # Float factors are read (on CPU): non-negative ones are known to be.
+        assert connection.correlation(post.float() * 0.5, pre_trace, "sum").nonnegative
+        assert not connection.correlation(post.float() - 0.5, pre_trace, "sum").nonnegative
+
+
+def _stdp_terms(connection, generator, batch, rate, lr_pre=1e-3):
+    n_out, n_in = connection.weight.shape
+    post = torch.rand(batch, n_out, generator=generator) < rate
+    pre = torch.rand(batch, n_in, generator=generator) < rate
+    post_trace = torch.rand(batch, n_out, generator=generator) * 2
+    pre_trace = torch.rand(batch, n_in, generator=generator) * 2
+    potentiation = connection.correlation(post, pre_trace * 1e-2, "mean")
+    depression = connection.correlation(post_trace * lr_pre, pre, "mean")
+    return (post, pre), potentiation, depression
+
+
+@pytest.mark.parametrize("bound", ["clamp", "soft", "hard", "power", "none"])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("lr_pre", [1e-3, -1e-3], ids=["hebbian", "anti"])
+def test_a_step_applied_alone_touches_only_spiking_rows_and_columns(bound, batch, lr_pre) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    generator = torch.Generator().manual_seed(5)
+    config = {"none": {}, "power": {"bound": PowerBound(0.5), "w_min": 0.0, "w_max": 1.0}}.get(
+        bound, {"bound": bound, "w_min": 0.0, "w_max": 1.0}
+    )
+    connection = LinearDense(120, 100, synapse=DeltaCurrent(120, 1.0), weight_init=0.5)
+    weight = connection.weight
+    events = Accumulator(weight, **config)
+    with torch.no_grad():
+        for step in range(4):
+            (post, pre), potentiation, depression = _stdp_terms(
+                connection, generator, batch, 0.02, lr_pre
+            )
+            dense_terms = (potentiation.tensor(), depression.tensor())
+            # What the dense path computes from the same weight and terms.
+            expected = Accumulator(weight.detach().clone(), **config)
+            expected.step(dense_terms)
+            events.accumulate(potentiation, depression)
+            prepared = events.prepare()
+            if step == 0 and bound == "clamp":
+                assert prepared.value is not None  # the first clamp is dense (limits unknown)
+            else:
+                assert prepared.value is None
+                assert torch.equal(prepared.rows, post.any(0).nonzero().flatten())
+                assert torch.equal(prepared.cols, pre.any(0).nonzero().flatten())
+            before = weight.detach().clone()
+            events.commit(prepared)
+            torch.testing.assert_close(weight, expected.parameter, rtol=0, atol=1e-6)
+            untouched = ~(post.any(0)[:, None] | pre.any(0)[None, :])
+            assert torch.equal(weight[untouched], before[untouched])
+
+
+def test_events_fall_back_to_dense_where_they_would_not_be_exact() -> None:
+    from inferno_lightning.learn import Normalize
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    generator = torch.Generator().manual_seed(6)
+    connection = LinearDense(60, 50, synapse=DeltaCurrent(60, 1.0), weight_init=0.5)
+    weight = connection.weight
+    with torch.no_grad():
+        clamp = Accumulator(weight, bound="clamp", w_min=0.0, w_max=1.0)
+        _, potentiation, depression = _stdp_terms(connection, generator, 1, 0.03)
+        clamp.step((potentiation.tensor(), depression.tensor()))  # a dense write: within limits
+        _, potentiation, depression = _stdp_terms(connection, generator, 1, 0.03)
+        clamp.accumulate(potentiation, depression)
+        assert clamp.prepare().value is None
+        clamp.clear()
+        weight[0, 0] = 2.0  # written by someone else: the weight may be out of its limits
+        clamp.accumulate(potentiation, depression)
+        prepared = clamp.prepare()
+        assert prepared.value is not None and prepared.value[0, 0] == 1.0
+        clamp.clear()
+        # Two steps, a constraint, dense spikes: the dense path.
+        for config, steps, rate in (
+            ({}, 2, 0.03),
+            ({"constraints": [Normalize(10.0)]}, 1, 0.03),
+            ({}, 1, 0.9),
+        ):
+            accumulator = Accumulator(weight, **config)
+            for _ in range(steps):
+                _, potentiation, depression = _stdp_terms(connection, generator, 1, rate)
+                accumulator.accumulate(potentiation, depression)
+            assert accumulator.prepare().value is not None
+
+
+def test_a_held_correlation_does_not_follow_its_callers_tensors() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    connection = LinearDense(6, 4, synapse=DeltaCurrent(6, 1.0))
+    post = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    pre = torch.rand(1, 6)
+    expected = post.t() @ pre
+    accumulator = Accumulator(connection.weight)
+    with torch.no_grad():
+        accumulator.accumulate(connection.correlation(post, pre, "sum"), None)
+        post.zero_()
+        pre.zero_()
+    torch.testing.assert_close(accumulator.pending().potentiation, expected)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -174,31 +275,6 @@ def test_boolean_spikes_correlate_like_their_float_values(reduction, rate, kind)
     torch.testing.assert_close(got, by_hand, rtol=1e-6, atol=1e-7)
     if rate == 0.0:
         assert torch.equal(got, torch.zeros(n_out, n_in))
-
-
-def test_stdp_declares_signs_from_rates_and_boolean_spikes() -> None:
-    from inferno_lightning.learn import STDP, TripletSTDP
-    from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
-
-    def observed_by(rule, **overrides):
-        layer = Serial(LinearDense(6, 4, synapse=DeltaCurrent(6, 1.0)), LIF(4, 1.0))
-        rule.register(layer.cell(), **overrides)
-        layer.train()
-        layer(torch.ones(2, 6))
-        record = rule.records[-1]
-        return record, record.observe(type(rule).__name__)
-
-    stdp = STDP(lr_post=1e-2, lr_pre=1e-3)
-    record, observed = observed_by(stdp)
-    assert observed["pre"].dtype == torch.bool and observed["post"].dtype == torch.bool
-    assert stdp.nonnegative(record, observed) == (True, True)
-    record, observed = observed_by(stdp, lr_pre=-1e-3)  # anti-Hebbian depression
-    assert stdp.nonnegative(record, observed) == (True, False)
-    float_spikes = {**observed, "post": observed["post"].float()}
-    assert stdp.nonnegative(record, float_spikes) == (False, False)
-    triplet = TripletSTDP(a3_minus=-1e-4)
-    record, observed = observed_by(triplet)
-    assert triplet.nonnegative(record, observed) == (True, False)
 
 
 def test_trace_of_boolean_spikes_equals_trace_of_float_spikes() -> None:

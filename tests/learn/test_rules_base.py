@@ -114,8 +114,8 @@ def test_one_rule_on_two_cells_with_per_cell_hyperparameters() -> None:
             b(xb)
             layer.neurons["n"](one * DRIVE if t == 2 else zero)
             rule()
-    updater_for(a).apply()
-    updater_for(b).apply()
+    updater_for(a).step()
+    updater_for(b).step()
     assert a.weight.item() == pytest.approx(math.exp(-1.0))  # 2 ms before the post spike
     assert b.weight.item() == pytest.approx(3.0 * math.exp(-0.5))  # 1 ms before, lr_post 3
 
@@ -262,7 +262,7 @@ def test_deepcopy_and_pickle_keep_rules_working() -> None:
         clone.mstdpet(reward=torch.ones(1))
         assert updater_for(clone.layer.connection).weight.steps == 2
         assert updater_for(model.layer.connection).weight.steps == 0
-        updater_for(clone.layer.connection).apply()
+        updater_for(clone.layer.connection).step()
         # same-step pair: lr_post - lr_pre from STDP; MSTDPET's zeta is 1 - 1 = 0
         assert clone.layer.connection.weight[1, 0].item() == pytest.approx(0.5)
     assert model.layer.connection.weight.abs().sum().item() == 0.0
@@ -299,7 +299,7 @@ def test_every_rule_runs_on_the_model_device(device: torch.device) -> None:
     updater = updater_for(layer.connection)
     # one accumulate() per rule and step: five weight rules, one delay rule, six steps
     assert updater.weight.steps == 30 and updater.delay.steps == 6
-    assert updater.apply() is True
+    assert updater.step() is True
     assert layer.connection.weight.device.type == device.type
     assert bool(torch.isfinite(layer.connection.weight).all())
     assert bool((layer.connection.delay >= 0).all() and (layer.connection.delay <= 2).all())

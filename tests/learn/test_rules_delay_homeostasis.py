@@ -69,7 +69,7 @@ def test_delay_by_hand_one_synapse() -> None:
     rule = DelayLearning(lr=0.25, window=5.0, lead=1.0)
     rule.register(layer.cell())
     drive(layer, rule, train(["10000010"])[:, None], train(["00001000"])[:, None])
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     assert layer.connection.delay.item() == pytest.approx(1.0 + 0.25 * 2 - 0.25 * 4)
 
 
@@ -83,7 +83,7 @@ def test_delay_dense_matches_pairing_by_hand() -> None:
         [train(["0001000100", "0000010001"]), train(["0000100010", "0011000000"])], 1
     )
     drive(layer, rule, pre, post)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = torch.zeros(2, 2, 2, dtype=torch.float64)
     for b in range(2):
         for i in range(2):
@@ -109,7 +109,7 @@ def test_delays_stay_within_zero_and_max_delay() -> None:
     pending = updater_for(layer.connection).delay.pending()
     torch.testing.assert_close(pending.potentiation, torch.tensor([[0.0], [5.0]]))
     torch.testing.assert_close(pending.depression, torch.tensor([[2.0], [0.0]]))
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     torch.testing.assert_close(layer.connection.delay.detach(), torch.tensor([[0.0], [3.0]]))
 
 
@@ -126,7 +126,7 @@ def test_delay_learning_on_direct_connection() -> None:
     rule.register(layer.cell())
     # pre 0 at 0 arrives at 1, post 0 at 3: +0.5 * 2; pre 1 at 1 arrives at 3, post 1 at 2: -0.5 * 1
     drive(layer, rule, train(["10000", "01000"])[:, None], train(["00010", "00100"])[:, None])
-    updater_for(conn).apply()
+    updater_for(conn).step()
     torch.testing.assert_close(conn.delay.detach(), torch.tensor([2.0, 1.5]))
 
 
@@ -157,7 +157,7 @@ def test_homeostasis_dense_by_hand() -> None:
         [train(["1001000100", "0000000000"]), train(["1111000000", "0000000000"])], 1
     )
     drive(layer, rule, torch.zeros(10, 2, 3), post)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     # sample 0: counts (3, 0); sample 1: counts (4, 0); batch mean (3.5, 0)
     expected = 0.5 + 0.01 * torch.tensor([[1 - 3.5] * 3, [1.0] * 3])
     torch.testing.assert_close(layer.connection.weight.detach(), expected)
@@ -170,7 +170,7 @@ def test_homeostasis_uses_step_time_in_seconds() -> None:
     rule = LinearHomeostasis(lr=0.2, target_rate=250.0)
     rule.register(layer.cell())
     drive(layer, rule, torch.zeros(8, 1, 1), train(["01000100"])[:, None])
-    updater_for(conn).apply()
+    updater_for(conn).step()
     assert conn.weight.item() == pytest.approx(-0.2)
 
 
@@ -185,7 +185,7 @@ def test_homeostasis_conv_filter_gets_the_mean_of_its_neurons() -> None:
     post[:4, 0, 0, 0, 0] = 1.0
     post[4:6, 0, 0, 0, 1] = 1.0
     drive(layer, rule, torch.zeros(10, 1, 1, 3, 3), post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     torch.testing.assert_close(conv.weight.detach(), torch.full((1, 1, 2, 2), -0.005))
 
 
@@ -197,7 +197,7 @@ def test_homeostasis_direct_and_lateral() -> None:
         rule = LinearHomeostasis(lr=0.1, target_rate=100.0)
         rule.register(layer.cell())
         drive(layer, rule, torch.zeros(10, 1, 2), post)
-        updater_for(layer.connection).apply()
+        updater_for(layer.connection).step()
     torch.testing.assert_close(direct.connection.weight.detach(), torch.tensor([-0.1, 0.1]))
     # a lateral connection's self-weights stay zero
     torch.testing.assert_close(
@@ -224,7 +224,7 @@ def test_homeostasis_adds_to_stdp_in_one_accumulator() -> None:
         assert [m for m in layer.modules() if type(m).__name__ == "Updater"] == [
             updater_for(layer.connection)
         ]
-        updater_for(layer.connection).apply()
+        updater_for(layer.connection).step()
         return layer.connection.weight.detach()
 
     def stdp() -> STDP:

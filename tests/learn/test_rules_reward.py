@@ -68,7 +68,7 @@ def test_mstdp_by_hand_one_pair() -> None:
     rule.register(layer.cell())
     reward = torch.tensor([[5.0], [5.0], [3.0], [5.0]])
     drive(layer, rule, train(["1000"])[:, None], train(["0010"])[:, None], reward)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     assert layer.connection.weight.item() == pytest.approx(0.1 * 3.0 * math.exp(-0.5))
 
 
@@ -79,7 +79,7 @@ def test_mstdp_equals_reward_times_zeta(reduce: str) -> None:
     rule = MSTDP(**HYPER)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST, REWARD)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = torch.zeros(2, 2, 2, dtype=torch.float64)
     for b in range(2):
         for i in range(2):
@@ -107,7 +107,7 @@ def test_mstdpet_by_hand_one_pair() -> None:
     z2 = math.exp(-1.0 / 4.0) / 10.0
     z5 = z2 * math.exp(-1.5 / 10.0)
     torch.testing.assert_close(rule.eligibility(layer.cell()).item(), z2 * math.exp(-2.0 / 10.0))
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     assert layer.connection.weight.item() == pytest.approx(2.0 * 3.0 * z5 * 0.5)
 
 
@@ -125,7 +125,7 @@ def test_mstdpet_equals_recursion_by_hand(reduce: str) -> None:
     rule = MSTDPET(**HYPER, tc_eligibility=6.0)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST, REWARD)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = torch.zeros(2, 2, 2, dtype=torch.float64)
     for b in range(2):
         for i in range(2):
@@ -149,7 +149,7 @@ def test_mstdpet_on_conv2d_single_pair() -> None:
     post = torch.zeros(3, 1, 1, 2, 2)
     post[1, 0, 0, 1, 0] = 1.0  # output (1, 0) sees pixel (2, 1) through kernel entry (1, 1)
     drive(layer, rule, pre, post, torch.tensor([[0.0], [0.0], [1.0]]))
-    updater_for(conv).apply()
+    updater_for(conv).step()
     expected = torch.zeros(1, 1, 2, 2)
     expected[0, 0, 1, 1] = math.exp(-1 / 4.0) / 5.0 * math.exp(-1 / 5.0)
     torch.testing.assert_close(conv.weight.detach(), expected)

@@ -98,7 +98,7 @@ def test_single_pairs_by_hand() -> None:
     rule = STDP(lr_post=1.0, lr_pre=0.5, tc_post=10.0, tc_pre=10.0)
     rule.register(layer.cell())
     drive(layer, rule, train(["1000", "0010"])[:, None], train(["0001", "0100"])[:, None])
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     e = math.exp
     expected = torch.tensor(
         [
@@ -117,7 +117,7 @@ def test_dense_equals_sum_of_trace_products(mode: str, reduce: str) -> None:
     rule = STDP(**HYPER, trace_mode=mode)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = dense_reference(PRE, POST, mode, reduce, **HYPER)
     torch.testing.assert_close(layer.connection.weight.detach(), expected)
 
@@ -131,7 +131,7 @@ def test_nearest_and_cumulative_differ_on_bursts_by_hand() -> None:
         rule = STDP(lr_post=1.0, lr_pre=0.0, tc_pre=2.0, trace_mode=mode)
         rule.register(layer.cell())
         drive(layer, rule, pre, post)
-        updater_for(layer.connection).apply()
+        updater_for(layer.connection).step()
         results[mode] = layer.connection.weight.item()
     assert results["cumulative"] == pytest.approx(math.exp(-1.5) + math.exp(-1.0))
     assert results["nearest"] == pytest.approx(math.exp(-1.0))
@@ -148,7 +148,7 @@ def test_callable_batch_reduction_uses_per_sample_terms() -> None:
     rule = STDP(**HYPER)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = dense_reference(PRE, POST, "cumulative", "sum", **HYPER)
     torch.testing.assert_close(layer.connection.weight.detach(), expected)
 
@@ -176,7 +176,7 @@ def test_learning_rate_signs_select_the_mode(lr_post, lr_pre, causal, acausal) -
         rule = STDP(lr_post=lr_post, lr_pre=lr_pre, tc_post=5.0, tc_pre=5.0)
         rule.register(layer.cell())
         drive(layer, rule, pre, post)
-        updater_for(layer.connection).apply()
+        updater_for(layer.connection).step()
         assert layer.connection.weight.item() == pytest.approx(expected * factor)
 
 
@@ -187,7 +187,7 @@ def test_same_step_spikes_pair_at_distance_zero_in_both_terms(mode: str) -> None
     rule = STDP(lr_post=1.0, lr_pre=0.25, trace_mode=mode)
     rule.register(layer.cell())
     drive(layer, rule, train(["00100"])[:, None], train(["00100"])[:, None])
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     assert layer.connection.weight.item() == pytest.approx(0.75)
 
 
@@ -197,7 +197,7 @@ def test_step_time_scales_the_trace_decay() -> None:
     rule = STDP(lr_post=1.0, lr_pre=0.0, tc_pre=3.0)
     rule.register(layer.cell())
     drive(layer, rule, CAUSAL[0], CAUSAL[1])
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     assert layer.connection.weight.item() == pytest.approx(math.exp(-0.5))
 
 
@@ -216,7 +216,7 @@ def test_conv2d_by_hand_one_pair() -> None:
     post = torch.zeros(3, 1, 1, 2, 2)
     post[2, 0, 0, 0, 0] = 1.0
     drive(layer, rule, pre, post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     expected = torch.zeros(1, 1, 2, 2)
     expected[0, 0, 1, 1] = math.exp(-0.5)
     torch.testing.assert_close(conv.weight.detach(), expected)
@@ -267,7 +267,7 @@ def test_conv2d_equals_sum_of_trace_products(mode: str, reduce: str) -> None:
     post[1, 0, 0, 0, 0] = post[2, 0, 1, 1, 1] = post[3, 1, 0, 0, 1] = post[4, 1, 1, 0, 0] = 1.0
     post[0, 1, 1, 1, 0] = post[2, 1, 0, 1, 1] = post[4, 0, 0, 0, 0] = 1.0
     drive(layer, rule, CONV_PRE, post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     expected = conv_reference(CONV_PRE, post, 2, 1, 0, mode, reduce, **HYPER)
     torch.testing.assert_close(conv.weight.detach(), expected)
 
@@ -282,7 +282,7 @@ def test_conv2d_with_stride_and_padding() -> None:
     post = torch.zeros(5, 2, 1, 2, 2)
     post[1, 0, 0, 0, 0] = post[2, 1, 0, 1, 1] = post[3, 0, 0, 1, 0] = post[4, 1, 0, 0, 1] = 1.0
     drive(layer, rule, CONV_PRE, post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     expected = conv_reference(CONV_PRE, post, 2, 2, 1, "cumulative", "mean", **HYPER)
     torch.testing.assert_close(conv.weight.detach(), expected)
 
@@ -292,7 +292,7 @@ def test_direct_is_elementwise() -> None:
     rule = STDP(**HYPER)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     full = dense_reference(PRE, POST, "cumulative", **HYPER)
     torch.testing.assert_close(layer.connection.weight.detach(), full.diagonal())
 
@@ -302,7 +302,7 @@ def test_lateral_leaves_self_weights_at_zero() -> None:
     rule = STDP(**HYPER)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = dense_reference(PRE, POST, "cumulative", **HYPER) * (1 - torch.eye(2))
     torch.testing.assert_close(layer.connection.weight.detach(), expected)
 
@@ -315,7 +315,7 @@ def test_delayed_dense_pairs_the_delayed_spikes(mode: str) -> None:
     rule = STDP(**HYPER, trace_mode=mode)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = dense_reference(PRE, POST, mode, delays=delays, **HYPER)
     torch.testing.assert_close(layer.connection.weight.detach(), expected)
 
@@ -364,7 +364,7 @@ def test_triplet_by_hand_one_pre_two_posts() -> None:
     rule = TripletSTDP(**TRIPLET)
     rule.register(layer.cell())
     drive(layer, rule, train(["100000"])[:, None], train(["001001"])[:, None])
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     first = math.exp(-2 / 3) * 0.5  # r1 = e^{-2/tc_plus}, o2(t-) = 0
     second = math.exp(-5 / 3) * (0.5 + 0.3 * math.exp(-3 / 11))  # o2(5-) from the post at 2
     assert layer.connection.weight.item() == pytest.approx(first + second)
@@ -376,7 +376,7 @@ def test_triplet_dense_matches_pair_and_triplet_sums(mode: str) -> None:
     rule = TripletSTDP(**TRIPLET, trace_mode=mode)
     rule.register(layer.cell())
     drive(layer, rule, PRE, POST)
-    updater_for(layer.connection).apply()
+    updater_for(layer.connection).step()
     expected = torch.zeros(2, 2, 2, dtype=torch.float64)
     for b in range(2):
         for i in range(2):
@@ -393,7 +393,7 @@ def test_triplet_conv2d_matches_reference() -> None:
     post = torch.zeros(5, 2, 1, 2, 2)
     post[1, 0, 0, 0, 0] = post[2, 0, 0, 0, 0] = post[3, 1, 0, 0, 1] = post[4, 1, 0, 0, 1] = 1.0
     drive(layer, rule, CONV_PRE, post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     expected = torch.zeros(2, 1, 1, 2, 2, dtype=torch.float64)
     for b in range(2):
         for ki in range(2):
@@ -429,7 +429,7 @@ def test_delayed_conv2d_pairs_each_kernel_entrys_delayed_spikes(mode: str) -> No
     # output: 2 filters x 4x4 positions, a fixed sparse random train
     post = (torch.rand(5, 2, 2, 4, 4, generator=torch.Generator().manual_seed(3)) < 0.2).float()
     drive(layer, rule, CONV_PRE, post)
-    updater_for(conv).apply()
+    updater_for(conv).step()
     steps = CONV_PRE.shape[0]
     padded = F.pad(CONV_PRE, (1, 1, 1, 1))
     dw = torch.zeros(2, 2, 1, 2, 2, dtype=torch.float64)

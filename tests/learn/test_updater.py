@@ -53,7 +53,7 @@ def test_updater_on_linear_with_weight_and_bias_by_hand(device: torch.device) ->
         updater.weight.accumulate(post[:, :, None] * pre[:, None, :], batched=True)
         updater.bias.accumulate(depression=post, batched=True)
     assert set(updater.pending()) == {"weight", "bias"}
-    assert updater.apply() is True
+    assert updater.step() is True
     # mean over samples: [[1, 3], [0, 1]]; twice -> [[2, 6], [0, 2]]
     assert torch.allclose(linear.weight.detach().cpu(), torch.tensor([[2.0, 6.0], [0.0, 2.0]]))
     # bias: -(mean post) * 2 steps = -[1, 0.5] * 2
@@ -106,7 +106,7 @@ def test_state_dict_has_no_duplicate_parameters_and_is_empty_between_steps() -> 
     model = Model()
     model.updater.weight.accumulate(torch.ones(2, 3))
     assert list(model.state_dict()) == ["linear.weight", "linear.bias", "updater._extra_state"]
-    model.updater.apply()
+    model.updater.step()
     assert model.state_dict()["updater._extra_state"] == {}
 
 
@@ -128,8 +128,8 @@ def test_checkpoint_round_trip_mid_accumulation() -> None:
     for name in ("weight", "bias"):
         for a, b in zip(model.updater[name].pending(), fresh.updater[name].pending(), strict=True):
             assert (a is None and b is None) or torch.equal(a, b)
-    model.updater.apply()
-    fresh.updater.apply()
+    model.updater.step()
+    fresh.updater.step()
     assert torch.equal(model.linear.weight, fresh.linear.weight)
     assert torch.equal(model.linear.bias, fresh.linear.bias)
 
@@ -141,7 +141,7 @@ def test_pickle_and_deepcopy_keep_the_module_shared() -> None:
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert clone.updater.module is clone.linear
         assert clone.updater.weight.parameter is clone.linear.weight
-        clone.updater.apply()
+        clone.updater.step()
         assert torch.equal(clone.linear.weight, (model.linear.weight + 1.0).clamp(-1, 1))
     # the original is untouched by the copies
     assert model.updater.weight.steps == 1
@@ -163,7 +163,7 @@ def test_to_moves_running_state(device: torch.device) -> None:
     model.updater.weight.accumulate(torch.ones(2, 3, device=device))
     assert model.updater.weight.pending().potentiation.device.type == device.type
     before = model.linear.weight.detach().clone()
-    model.updater.apply()
+    model.updater.step()
     assert torch.allclose(model.linear.weight, before + 2.0)
 
 
@@ -174,7 +174,7 @@ def test_apply_is_all_or_nothing_across_parameters() -> None:
     updater.weight.accumulate(torch.ones(2, 3))
     updater.bias.accumulate(torch.tensor([float("inf"), 0.0]))
     with pytest.raises(ValueError, match="must be finite"):
-        updater.apply()
+        updater.step()
     for name, p in linear.named_parameters():
         assert torch.equal(p.detach(), before[name])
 
@@ -310,7 +310,7 @@ def test_single_rank_flat_path_equals_updater_apply() -> None:
     p = torch.rand(5, 4, 6)
     for u in (ua, ub):
         u.weight.accumulate(p, p * 0.3, batched=True)
-    ua.apply()
+    ua.step()
     ub.apply_flat(*ub.pending_flat())
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
 

@@ -182,7 +182,7 @@ def test_an_update_keeps_weights_bounded_and_normalised() -> None:
     with torch.no_grad():
         counts = model.respond(inputs)
         assert counts.sum() > 0
-        assert updater_for(model.input_connection).apply()
+        assert updater_for(model.input_connection).step()
     weight = model.input_connection.weight
     assert not torch.equal(weight, before)
     assert weight.min() >= 0.0 and weight.max() <= 1.0

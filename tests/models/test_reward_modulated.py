@@ -151,7 +151,7 @@ def test_one_presentation_changes_the_weights_as_the_rule_predicts(rule: str) ->
     change = potentiation if depression is None else potentiation - depression
     torch.testing.assert_close(change, expected.float())
     # Applied: clamped to [0, 20], then each row scaled to sum to 20 again.
-    assert updater_for(model.input_connection).apply()
+    assert updater_for(model.input_connection).step()
     moved = start + expected.float()
     torch.testing.assert_close(
         model.input_connection.weight.detach(), moved * 20.0 / moved.sum(1, keepdim=True)

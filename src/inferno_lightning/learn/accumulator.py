@@ -31,36 +31,58 @@ depression only    :math:`0` (or :math:`< 0`) :math:`> 0`
 Whatever the sign, the part of the change that raises a weight is bounded by
 the upper limit and the part that lowers it by the lower limit.
 
-**Three steps.** For multi-device training the work is split so that every
-rank ends with identical weights:
+**The protocol.** Every way of applying updates goes through the same
+three public steps, so that multi-device training ends with identical
+weights on every rank and a failed update writes nothing:
 
-1. local: :meth:`Accumulator.accumulate` each step, then :meth:`Accumulator.pending`
+1. :meth:`Accumulator.accumulate` each simulation step; :meth:`Accumulator.pending`
    gives the locally reduced (unbounded) terms;
-2. across ranks: the terms are combined with :attr:`Accumulator.rank_reduction`
-   (see :func:`inferno_lightning.learn.flatten_pending`);
-3. apply: :meth:`Accumulator.apply` bounds with the current weight, applies,
-   runs the constraints and clears.
+2. :meth:`Accumulator.prepare` checks the terms (its own, or the ones
+   combined across ranks with :attr:`Accumulator.rank_reduction`, see
+   :func:`inferno_lightning.learn.flatten_pending`), bounds them with the
+   current weight and runs the constraints, writing nothing;
+3. :meth:`Accumulator.commit` writes the prepared value (the only place a
+   parameter is written) and clears.
+
+:meth:`Accumulator.step` is ``commit(prepare())`` for one process;
+:meth:`Updater.step <inferno_lightning.learn.Updater.step>` prepares every
+Accumulator of a module before committing any.
+
+**Speed, derived inside.** A rule hands over a
+:class:`~inferno_lightning.neural.Correlation` (a lazy, batch-reduced
+``post x pre`` product); it knows its sign from its spike factor (no pass
+over the weight to find it) and its support (the rows of the neurons that
+spiked, the columns of the inputs that did). A step applied alone (updates
+every step) is then bounded and written only at those rows and columns
+(event-driven); several steps are computed straight into one running sum.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
 
+from .._validation import host_readable
 from ..functional.bounding import Bound, ClampBound, resolve_bound
 from ..neural.base import Correlation
 from .constraints import check_limits
 
-__all__ = ["Accumulator", "PendingUpdate", "Reduction", "ReductionFn"]
+__all__ = ["Accumulator", "PendingUpdate", "PreparedUpdate", "Reduction", "ReductionFn"]
 
 Reduction = Literal["mean", "sum"]
 ReductionFn = Callable[[torch.Tensor], torch.Tensor]
 _REDUCTIONS = ("mean", "sum")
 _TERMS = ("potentiation", "depression")
+
+#: Largest fraction of a weight's elements an event-driven update may touch (rows of the
+#: postsynaptic neurons that spiked and columns of the inputs that did); beyond it the
+#: dense path, whose passes over the whole weight are cheaper than scattered blocks.
+EVENT_FRACTION = 0.25
 
 
 class PendingUpdate(NamedTuple):
@@ -73,6 +95,40 @@ class PendingUpdate(NamedTuple):
 
     potentiation: torch.Tensor | None
     depression: torch.Tensor | None
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedUpdate:
+    r"""A checked, bounded and constrained new value of one parameter, not written yet.
+
+    Made by :meth:`Accumulator.prepare`, written by :meth:`Accumulator.commit`.
+    Either the whole new value (``value``), or, for an event-driven update,
+    the new values of the rows and columns it touched (the rest is unchanged).
+
+    Attributes:
+        parameter: the tensor it is for.
+        value: the whole new value, shaped like ``parameter``, or ``None``.
+        rows: indices of the rewritten rows (dim 0), or ``None``.
+        row_values: their new values, ``(len(rows), *parameter.shape[1:])``.
+        cols: indices of the rewritten columns (last dim), or ``None``.
+        col_values: their new values, ``(*parameter.shape[:-1], len(cols))``.
+    """
+
+    parameter: torch.Tensor
+    value: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
+    row_values: torch.Tensor | None = None
+    cols: torch.Tensor | None = None
+    col_values: torch.Tensor | None = None
+
+
+def _union(indices: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Sorted distinct indices of several index tensors (an empty long tensor for none)."""
+    if not indices:
+        return torch.empty(0, dtype=torch.long, device=device)
+    if len(indices) == 1:
+        return indices[0]
+    return torch.cat(indices).unique()
 
 
 def _check_reduction(name: str, value: object, allow: tuple[str, ...]) -> None:
@@ -159,7 +215,7 @@ class Accumulator:
         acc = Accumulator("weight", module=linear, bound="soft", w_min=0.0, w_max=1.0)
         for t in range(steps):
             acc.accumulate(potentiation=ltp_t, depression=ltd_t, batched=True)
-        acc.apply_pending()   # one process; see flatten_pending for several
+        acc.step()   # one process: prepare() then commit(); see flatten_pending for several
     """
 
     def __init__(
@@ -259,8 +315,12 @@ class Accumulator:
         # Running sums (linear time reductions): preallocated on first use, reused after clear().
         self._sums: list[torch.Tensor | None] = [None, None]
         self._present = [False, False]
-        # Whether every term accumulated since the last clear was declared non-negative.
+        # A step's correlation held unevaluated (first step after a clear only).
+        self._lazy: list[Correlation | None] = [None, None]
+        # Whether every term accumulated since the last clear is known non-negative.
         self._nonnegative = [True, True]
+        # (id, version) of the parameter when this Accumulator last wrote it (within limits).
+        self._within: tuple[int, int] | None = None
         # Per-step terms (callable time reduction only).
         self._history: list[list[torch.Tensor | None]] = [[], []]
         # Two weight-shaped work tensors the bounded weight is computed in (no allocation per apply).
@@ -309,38 +369,28 @@ class Accumulator:
         depression: torch.Tensor | Correlation | None = None,
         *,
         batched: bool = False,
-        owned: bool = False,
-        nonnegative: bool | tuple[bool, bool] = False,
     ) -> None:
         r"""Add one simulation step's terms.
 
         Call once per simulation step (sum several terms of one step first),
         on every rank, so that ``time_reduction="mean"`` divides by the same
         number of steps everywhere. The inputs are detached; no autograd graph
-        is kept.
+        is kept, and a tensor passed in may be reused by the caller (it is
+        copied or added, never kept).
 
         Args:
             potentiation: signed potentiating term :math:`P_t` (``None`` for zero):
                 a tensor, or a :class:`~inferno_lightning.neural.Correlation`
-                (already reduced over the batch), which is computed straight
-                into the running sum.
+                (already reduced over the batch). A correlation is held
+                unevaluated until the next step or :meth:`prepare`: then it
+                is computed straight into the running sum, or, when the
+                update is applied after this one step, only at the rows and
+                columns of the neurons that spiked (event-driven).
             depression: signed depressing term :math:`D_t`, subtracted (``None`` for zero).
             batched: ``False``: terms are shaped like the parameter (the rule
                 reduced the batch itself). ``True``: terms are per sample,
                 ``(batch, *parameter.shape)``, and are reduced here with
                 ``batch_reduction``. Never guessed from the shape.
-            owned: the caller hands the term tensors over and never reads or
-                writes them again, so the Accumulator may keep one as its
-                running sum instead of copying it (learning rules whose terms
-                are fresh products pass ``True``).
-            nonnegative: the caller guarantees the term is :math:`\ge 0`
-                elementwise wherever it is finite (one flag for both terms, or
-                ``(potentiation, depression)``), e.g. a product of spikes and
-                traces with a non-negative rate. While every step's terms are
-                so flagged, :meth:`apply_pending` skips the pass over the terms
-                that finds their signs (same result). ``False`` (default) is
-                always safe; a wrong ``True`` mis-bounds terms that have
-                negative elements.
 
         Raises:
             TypeError: a term is not a floating-point tensor.
@@ -350,35 +400,25 @@ class Accumulator:
         """
         if not isinstance(batched, bool):
             raise TypeError(f"batched must be a bool (True or False), got {batched!r}")
-        if not isinstance(owned, bool):
-            raise TypeError(f"owned must be a bool (True or False), got {owned!r}")
-        if isinstance(nonnegative, bool):
-            signs = (nonnegative, nonnegative)
-        elif (
-            isinstance(nonnegative, tuple)
-            and len(nonnegative) == 2
-            and all(isinstance(flag, bool) for flag in nonnegative)
-        ):
-            signs = nonnegative
-        else:
-            raise TypeError(
-                "nonnegative must be a bool or a (potentiation, depression) pair of bools, "
-                f"got {nonnegative!r}"
-            )
         param = self.parameter
         reduced = [
             None if value is None else self._reduce_batch(term, value, param, batched)
             for term, value in zip(_TERMS, (potentiation, depression), strict=True)
         ]
-        # A string batch reduction makes a new tensor; a callable's result may alias its input.
-        fresh = owned or (batched and isinstance(self.batch_reduction, str))
+        # A string batch reduction makes a new tensor the caller never sees; a callable's
+        # result may alias its input.
+        fresh = batched and isinstance(self.batch_reduction, str)
         self._steps += 1
-        # Sums and means keep a sign; a callable reduction may not.
-        sign_kept = not batched or isinstance(self.batch_reduction, str)
         for index, value in enumerate(reduced):
-            self._add(index, value, param.dtype, fresh)
-            if value is not None and not (signs[index] and sign_kept):
+            if value is None:
+                if callable(self.time_reduction):
+                    self._history[index].append(None)  # a zero step, stacked as zeros
+                continue
+            # Only a correlation knows its sign without reading it (on CPU, from its small
+            # factors); tensors are measured at prepare, where it matters.
+            if not (isinstance(value, Correlation) and value.nonnegative):
                 self._nonnegative[index] = False
+            self._add(index, value, param.dtype, fresh)
 
     def _reduce_batch(
         self, term: str, value: torch.Tensor | Correlation, param: torch.Tensor, batched: bool
@@ -439,7 +479,7 @@ class Accumulator:
     def _add(
         self,
         index: int,
-        value: torch.Tensor | Correlation | None,
+        value: torch.Tensor | Correlation,
         param_dtype: torch.dtype,
         fresh: bool = False,
     ) -> None:
@@ -447,21 +487,30 @@ class Accumulator:
             if isinstance(self.time_reduction, str) and value.dtype == torch.promote_types(
                 param_dtype, value.dtype
             ):
-                self._add_correlation(index, value)
+                if not self._present[index]:
+                    # Held unevaluated: a step applied alone may touch only its support.
+                    value.keep()
+                    self._lazy[index] = value
+                    self._present[index] = True
+                    return
+                self._evaluate(index)
+                buffer = self._sums[index]
+                assert buffer is not None
+                if buffer.device != value.device:
+                    buffer = self._sums[index] = buffer.to(value.device)
+                value.add_to_(buffer)
                 return
             value, fresh = value.tensor(), True
         if callable(self.time_reduction):
             # Copy: a rule may hand over a tensor it keeps updating in place.
-            dtype = torch.promote_types(param_dtype, value.dtype) if value is not None else None
-            self._history[index].append(None if value is None else value.to(dtype, copy=True))
-            return
-        if value is None:
+            dtype = torch.promote_types(param_dtype, value.dtype)
+            self._history[index].append(value.to(dtype, copy=True))
             return
         dtype = torch.promote_types(param_dtype, value.dtype)
         buffer = self._sums[index]
         if not self._present[index]:
             if fresh and value.dtype == dtype and value.is_contiguous():
-                # Nobody else holds it: keep it as the running sum, no copy.
+                # Made here, seen by nobody else: keep it as the running sum, no copy.
                 self._sums[index] = value
             elif (
                 buffer is not None
@@ -474,35 +523,41 @@ class Accumulator:
                 self._sums[index] = value.to(dtype, copy=True)
             self._present[index] = True
         else:
+            self._evaluate(index)
+            buffer = self._sums[index]
             assert buffer is not None
             if buffer.device != value.device:
                 buffer = self._sums[index] = buffer.to(value.device)
             buffer.add_(value)
 
-    def _add_correlation(self, index: int, value: Correlation) -> None:
-        """Write (first step) or add (later steps) a correlation into the running sum, in place."""
+    def _evaluate(self, index: int) -> None:
+        """Compute a held correlation into the running sum (reusing its buffer)."""
+        value = self._lazy[index]
+        if value is None:
+            return
+        self._lazy[index] = None
         buffer = self._sums[index]
-        if not self._present[index]:
-            if (
-                buffer is not None
-                and buffer.shape == value.shape
-                and buffer.dtype == value.dtype
-                and buffer.device == value.device
-            ):
-                value.write_(buffer)
-            else:
-                self._sums[index] = value.tensor()
-            self._present[index] = True
+        if (
+            buffer is not None
+            and buffer.shape == value.shape
+            and buffer.dtype == value.dtype
+            and buffer.device == value.device
+        ):
+            value.write_(buffer)
         else:
-            assert buffer is not None
-            if buffer.device != value.device:
-                buffer = self._sums[index] = buffer.to(value.device)
-            value.add_to_(buffer)
+            self._sums[index] = value.tensor()
 
     # --------------------------------------------------------------- pending
 
-    def pending(self) -> PendingUpdate | None:
-        r"""The locally reduced, unbounded terms :math:`(\bar P, \bar D)` (new tensors).
+    def pending(self, *, copy: bool = True) -> PendingUpdate | None:
+        r"""The locally reduced, unbounded terms :math:`(\bar P, \bar D)`.
+
+        Args:
+            copy: ``True`` (default): new tensors the caller owns. ``False``:
+                the running sums themselves where the time reduction is a
+                sum, read-only and valid until the next :meth:`accumulate` or
+                :meth:`clear` (what :func:`~inferno_lightning.learn.flatten_pending`
+                packs without a copy).
 
         Returns:
             A :class:`PendingUpdate` with tensors shaped like the parameter
@@ -514,16 +569,7 @@ class Accumulator:
         """
         if self._steps == 0:
             return None
-        terms = [self._reduce_time(index) for index in range(2)]
-        if terms[0] is None and terms[1] is None:
-            return None
-        return PendingUpdate(*terms)
-
-    def _pending(self) -> PendingUpdate | None:
-        """:meth:`pending` without copying a running sum (read-only, valid until the next accumulate)."""
-        if self._steps == 0:
-            return None
-        terms = [self._reduce_time(index, copy=False) for index in range(2)]
+        terms = [self._reduce_time(index, copy) for index in range(2)]
         if terms[0] is None and terms[1] is None:
             return None
         return PendingUpdate(*terms)
@@ -532,6 +578,7 @@ class Accumulator:
         if isinstance(self.time_reduction, str):
             if not self._present[index]:
                 return None
+            self._evaluate(index)
             total = self._sums[index]
             assert total is not None
             if self.time_reduction == "mean":
@@ -556,10 +603,11 @@ class Accumulator:
         """Forget everything accumulated since the last clear (running sums are kept allocated)."""
         self._steps = 0
         self._present = [False, False]
+        self._lazy = [None, None]
         self._nonnegative = [True, True]
         self._history = [[], []]
 
-    # ----------------------------------------------------------------- apply
+    # -------------------------------------------------- prepare, commit, step
 
     def _limit(
         self, limit: float | torch.Tensor | None, like: torch.Tensor
@@ -568,72 +616,189 @@ class Accumulator:
             return limit.to(device=like.device, dtype=like.dtype)
         return limit
 
-    def apply(
+    def prepare(
         self,
-        potentiation: torch.Tensor | None = None,
-        depression: torch.Tensor | None = None,
-    ) -> bool:
-        r"""Bound, apply and constrain the given reduced terms, then clear.
+        terms: PendingUpdate | tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
+        *,
+        start: torch.Tensor | None = None,
+    ) -> PreparedUpdate | None:
+        r"""Check, bound and constrain an update without writing the parameter.
 
         .. math::
 
-            w \leftarrow C\bigl(w + U(w)\,(P^+ + D^-) - L(w)\,(P^- + D^+)\bigr)
+            w' = C\bigl(w + U(w)\,(P^+ + D^-) - L(w)\,(P^- + D^+)\bigr)
 
-        The bounding uses the parameter's current value. Runs under
-        ``torch.no_grad`` and writes the parameter in place (its identity is
-        kept). Everything is checked before the parameter is written: on an
-        error the parameter and the accumulated state are unchanged.
+        Everything that can fail is done here (shapes, dtypes, NaN/inf in the
+        terms or in the result), so that :meth:`commit` cannot fail and a
+        failed update writes nothing.
 
         Args:
-            potentiation: reduced signed potentiating term, shaped like the
-                parameter (e.g. from :meth:`pending` or from the cross-rank
-                reduction), or ``None``.
-            depression: reduced signed depressing term, or ``None``.
+            terms: reduced signed ``(potentiation, depression)`` shaped like
+                the parameter (e.g. from :meth:`pending`, or after the
+                cross-rank reduction), ``None`` for either; or ``None``
+                (default) for this Accumulator's own pending terms. Its own
+                terms of a single step whose correlations have a small
+                support (sparse spikes, on CPU) are bounded only at the rows
+                and columns of the neurons that spiked: the same result,
+                elementwise bounds being the identity where both terms are
+                zero (for ``"clamp"``, while the weight is within its limits,
+                which this Accumulator's last write left it).
+            start: the weight to bound from instead of the parameter's value
+                (several Accumulators of one parameter, applied in turn).
 
         Returns:
-            ``True`` if the parameter was written, ``False`` if both terms were
-            ``None`` (then the constraints do not run either).
+            The :class:`PreparedUpdate`, or ``None`` when there are no terms
+            (then the constraints do not run either).
 
         Raises:
             TypeError: a term is not a floating-point tensor.
             ValueError: a term has the wrong shape or holds NaN/inf, or the
-                bounded, constrained weight is not finite.
-        """
-        return self._apply(potentiation, depression)
-
-    def _apply(
-        self,
-        potentiation: torch.Tensor | None,
-        depression: torch.Tensor | None,
-        known_nonnegative: bool = False,
-    ) -> bool:
-        """:meth:`apply`, with ``known_nonnegative`` as in :meth:`_prepare`."""
-        updated = self._prepare(potentiation, depression, known_nonnegative=known_nonnegative)
-        if updated is None:
-            self.clear()
-            return False
-        self._commit(updated)
-        return True
-
-    def _prepare(
-        self,
-        potentiation: torch.Tensor | None,
-        depression: torch.Tensor | None,
-        current: torch.Tensor | None = None,
-        known_nonnegative: bool = False,
-    ) -> torch.Tensor | None:
-        """Check the terms and compute the bounded, constrained weight without writing it.
-
-        ``current`` replaces the parameter's value as the starting weight (used
-        when several Accumulators of one parameter are applied together).
-        ``known_nonnegative``: the terms are this Accumulator's own, declared
-        non-negative (:meth:`accumulate`), so their signs need not be measured;
-        their finiteness is still checked, through the result's.
+                bounded, constrained weight is not finite. Nothing is written,
+                and the pending terms are kept.
         """
         param = self.parameter
+        if terms is None:
+            if self._steps == 0:
+                return None
+            if start is None:
+                events = self._prepare_events(param)
+                if events is not None:
+                    return events
+            own = self.pending(copy=False)
+            if own is None:
+                return None
+            known_nonnegative = isinstance(self.time_reduction, str) and all(
+                flag for flag, present in zip(self._nonnegative, self._present, strict=True) if present
+            )
+            return self._prepare_dense(param, tuple(own), start, known_nonnegative)
+        if not isinstance(terms, tuple) or len(terms) != 2:
+            raise TypeError(
+                "terms must be a (potentiation, depression) pair or None, "
+                f"got {type(terms).__name__}"
+            )
+        return self._prepare_dense(param, tuple(terms), start, False)
+
+    def commit(self, prepared: PreparedUpdate) -> None:
+        r"""Write a :meth:`prepare`\ d update into the parameter, then clear.
+
+        The one place a parameter is written (in place, under ``no_grad``,
+        keeping its identity).
+
+        Raises:
+            ValueError: ``prepared`` was prepared for another tensor.
+        """
+        param = self.parameter
+        if not isinstance(prepared, PreparedUpdate) or prepared.parameter is not param:
+            raise ValueError(
+                f"prepared must be a PreparedUpdate of parameter {self.name!r} from prepare()"
+            )
+        with torch.no_grad():
+            if prepared.value is not None:
+                param.copy_(prepared.value)
+            else:
+                # Columns first: the rows were bounded from the same old weight and hold the
+                # elements both touch.
+                if prepared.cols is not None and prepared.cols.numel():
+                    param.index_copy_(-1, prepared.cols, prepared.col_values)
+                if prepared.rows is not None and prepared.rows.numel():
+                    param.index_copy_(0, prepared.rows, prepared.row_values)
+        self._within = (id(param), param._version)
+        self.clear()
+
+    def step(
+        self, terms: PendingUpdate | tuple[torch.Tensor | None, torch.Tensor | None] | None = None
+    ) -> bool:
+        """:meth:`prepare`, then :meth:`commit`: apply the given terms, or this rank's own.
+
+        Args:
+            terms: ``(potentiation, depression)`` as in :meth:`prepare`;
+                ``None`` (default) for this Accumulator's own pending terms
+                (one process).
+
+        Returns:
+            ``True`` if the parameter was written; ``False`` (and cleared)
+            when there was nothing to apply.
+
+        Raises:
+            TypeError, ValueError: as :meth:`prepare`; nothing is written.
+        """
+        prepared = self.prepare(terms)
+        if prepared is None:
+            self.clear()
+            return False
+        self.commit(prepared)
+        return True
+
+    def _prepare_events(self, param: torch.Tensor) -> PreparedUpdate | None:
+        """The event-driven update of one step's correlations, or ``None`` for the dense path."""
+        if (
+            self._steps != 1
+            or self.constraints
+            or param.dim() != 2
+            or isinstance(self.w_min, torch.Tensor)
+            or isinstance(self.w_max, torch.Tensor)
+            or not host_readable(param.device)
+            or torch.compiler.is_compiling()
+        ):
+            return None
+        held = [
+            self._lazy[index] if self._present[index] else None for index in range(2)
+        ]
+        if any(p and h is None for p, h in zip(self._present, held, strict=True)):
+            return None
+        clamps = isinstance(self.bound, ClampBound) and (
+            self.w_min is not None or self.w_max is not None
+        )
+        if clamps and self._within != (id(param), param._version):
+            return None  # the weight may lie outside the limits: one dense clamp first
+        rows: list[torch.Tensor] = []
+        cols: list[torch.Tensor] = []
+        for term in held:
+            if term is None:
+                continue
+            term_rows, term_cols = term.support()
+            if term_rows is not None:
+                rows.append(term_rows)
+            elif term_cols is not None:
+                cols.append(term_cols)
+            else:
+                return None
+        out_size, in_size = param.shape
+        row_index = _union(rows, param.device)
+        col_index = _union(cols, param.device)
+        touched = row_index.numel() * in_size + col_index.numel() * out_size
+        if touched > EVENT_FRACTION * param.numel():
+            return None
+        nonnegative = all(self._nonnegative[index] for index in range(2) if self._present[index])
+        with torch.no_grad():
+            values = []
+            for index, dim in ((row_index, 0), (col_index, 1)):
+                if not index.numel():
+                    values.append(None)
+                    continue
+                block = param.index_select(dim, index)
+                selected = {"rows": index} if dim == 0 else {"cols": index}
+                p, d = (None if t is None else t.block(**selected) for t in held)
+                values.append(
+                    self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
+                )
+            present = [v for v in values if v is not None]
+            if present and not all(
+                math.isfinite(v) for v in torch.stack([v.sum() for v in present]).tolist()
+            ):
+                return None  # the dense path names the culprit
+        return PreparedUpdate(param, None, row_index, values[0], col_index, values[1])
+
+    def _prepare_dense(
+        self,
+        param: torch.Tensor,
+        given: tuple[torch.Tensor | None, ...],
+        start: torch.Tensor | None,
+        known_nonnegative: bool,
+    ) -> PreparedUpdate | None:
         shape = tuple(param.shape)
         terms: list[torch.Tensor | None] = []
-        for term, value in zip(_TERMS, (potentiation, depression), strict=True):
+        for term, value in zip(_TERMS, given, strict=True):
             if value is None:
                 terms.append(None)
                 continue
@@ -652,8 +817,7 @@ class Accumulator:
         if terms[0] is None and terms[1] is None:
             return None
         with torch.no_grad():
-            if current is None:
-                current = param.detach()
+            current = param.detach() if start is None else start
             # One read of each term gives both its finiteness and its sign: min and max
             # are finite exactly when every element is (NaN propagates), and
             # non-negative terms need no sign split.
@@ -683,7 +847,7 @@ class Accumulator:
             # A finite sum means every element is finite (NaN and inf propagate through a
             # sum); a non-finite sum may be an overflow, so then every element is checked.
             if terms_finite and math.isfinite(updated.sum().item()):
-                return updated
+                return PreparedUpdate(param, updated)
             checked = [(term, t) for term, t in zip(_TERMS, terms, strict=True) if t is not None]
             checked.append(("the bounded and constrained weight", updated))
             finite = torch.stack([torch.isfinite(t).all() for _, t in checked]).tolist()
@@ -694,7 +858,7 @@ class Accumulator:
                         f"{int((~torch.isfinite(t)).sum())} NaN or infinite value(s); "
                         "the parameter is unchanged"
                     )
-        return updated
+        return PreparedUpdate(param, updated)
 
     def _work_tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         work = self._work
@@ -705,45 +869,26 @@ class Accumulator:
             or work[0].device != like.device
         ):
             work = self._work = (torch.empty_like(like), torch.empty_like(like))
+        elif like is work[0] or like is work[1]:
+            # Chained Accumulators of one parameter: bound from the previous result elsewhere.
+            work = (torch.empty_like(like), torch.empty_like(like))
         return work
 
     def __getstate__(self) -> dict[str, Any]:
         # Work tensors are scratch: never pickled (checkpoints, DDP spawn, deepcopy).
+        self._evaluate(0)
+        self._evaluate(1)
         state = self.__dict__.copy()
         state["_work"] = None
+        state["_within"] = None
         return state
-
-    def _commit(self, updated: torch.Tensor) -> None:
-        """Write a weight computed by :meth:`_prepare` into the parameter and clear."""
-        with torch.no_grad():
-            self.parameter.copy_(updated)
-        self.clear()
-
-    def apply_pending(self) -> bool:
-        """Apply this rank's own :meth:`pending` terms (single process), then clear.
-
-        Returns:
-            ``True`` if the parameter was written.
-        """
-        pending = self._pending()
-        if pending is None:
-            self.clear()
-            return False
-        return self._apply(*pending, known_nonnegative=self._pending_nonnegative())
-
-    def _pending_nonnegative(self) -> bool:
-        """Whether every pending term was declared non-negative at :meth:`accumulate`.
-
-        Only linear time reductions (``"sum"``, ``"mean"``) keep the sign.
-        """
-        return isinstance(self.time_reduction, str) and all(
-            flag for flag, present in zip(self._nonnegative, self._present, strict=True) if present
-        )
 
     # ----------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
         """The running state (steps, running sums or per-step history) for checkpoints."""
+        self._evaluate(0)
+        self._evaluate(1)
         sums = [
             t if present else None for t, present in zip(self._sums, self._present, strict=True)
         ]
@@ -795,6 +940,7 @@ class Accumulator:
             return None if t is None else t.to(param.device)
 
         self._steps = steps
+        self._lazy = [None, None]
         self._present = [t is not None for t in sums]
         self._nonnegative = [False, False]  # not saved: measured again at apply
         self._sums = [
@@ -802,8 +948,10 @@ class Accumulator:
         ]
         self._history = [[move(t) for t in h] for h in history]
 
-    def _apply_to_state(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Apply ``fn`` (e.g. a device move from ``nn.Module.to``) to the running state."""
+    def transform_state(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Apply ``fn`` (e.g. a device move from ``nn.Module.to``) to the running state and limits."""
+        self._evaluate(0)
+        self._evaluate(1)
         self._sums = [None if t is None else fn(t) for t in self._sums]
         self._history = [[None if t is None else fn(t) for t in h] for h in self._history]
         self._work = None

@@ -5,7 +5,7 @@ per parameter name of one module (``weight``, ``bias``, ``delay``). It is an
 ``nn.Module`` so it can sit inside a LightningModule and be checkpointed, yet
 it does not register the module it updates (no duplicate parameters in
 ``state_dict``), and it never writes the module's parameters except in
-:meth:`Updater.apply` / :func:`apply_flattened`.
+:meth:`Updater.step` / :func:`apply_flattened` (through :meth:`Accumulator.commit`).
 
 Multi-device training keeps replicas identical with one collective per step:
 
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .accumulator import Accumulator, PendingUpdate, Reduction, ReductionFn
+from .accumulator import Accumulator, PendingUpdate, PreparedUpdate, Reduction, ReductionFn
 
 __all__ = ["Updater", "FlatSegment", "FlatSpec", "flatten_pending", "apply_flattened"]
 
@@ -70,7 +70,7 @@ class Updater(nn.Module):
         for t in range(steps):
             updater.weight.accumulate(ltp_t, ltd_t, batched=True)   # (batch, 3, 4)
             updater.bias.accumulate(bias_t, batched=True)            # (batch, 3)
-        updater.apply()   # one process
+        updater.step()   # one process
     """
 
     def __init__(
@@ -196,31 +196,22 @@ class Updater(nn.Module):
                 out[name] = pending
         return out
 
-    def apply(self, fn: Callable[[nn.Module], None] | None = None) -> Updater | bool:  # type: ignore[override]
-        """Apply every Accumulator's own pending terms (single process), then clear.
+    def step(self) -> bool:
+        r"""Apply every Accumulator's own pending terms (one process), then clear.
 
-        Multi-rank training uses :func:`flatten_pending` and
-        :func:`apply_flattened` instead. Called with a function, this keeps
-        ``nn.Module.apply``'s meaning, so ``model.apply(init_fn)`` on a parent
-        module still works.
+        Every Accumulator is :meth:`~inferno_lightning.learn.Accumulator.prepare`\ d
+        before any is committed, so an error writes no parameter. Multi-rank
+        training uses :func:`flatten_pending` and :func:`apply_flattened`
+        instead (the same prepare and commit, on the reduced terms).
 
         Returns:
-            ``True`` if any parameter was written (``self`` when ``fn`` is given).
+            ``True`` if any parameter was written.
 
         Raises:
-            ValueError: a pending term is not finite; no parameter is written.
+            ValueError: a pending term or an updated weight is not finite; no
+                parameter is written.
         """
-        if fn is not None:
-            return super().apply(fn)
-        # No copies: the running sums are only read before clear().
-        pending = {name: self._accumulators[name]._pending() for name in self.names}
-        return _apply_all(
-            [
-                (self._accumulators[name], (None, None) if p is None else tuple(p))
-                for name, p in pending.items()
-            ],
-            own=True,
-        )
+        return _step_all([(self._accumulators[name], None) for name in self.names])
 
     def clear(self) -> None:
         """Forget everything every Accumulator collected since the last apply."""
@@ -268,7 +259,7 @@ class Updater(nn.Module):
         # Running sums are plain attributes (so DDP never broadcasts them); move them here.
         super()._apply(fn, *args, **kwargs)
         for accumulator in self._accumulators.values():
-            accumulator._apply_to_state(fn)
+            accumulator.transform_state(fn)
         return self
 
     def extra_repr(self) -> str:
@@ -385,7 +376,7 @@ def flatten_pending(
         segments.append(FlatSegment(index, name, shape, offset, rank_reduction))
         numel = math.prod(shape)
         offset += 2 * numel
-        pending = accumulator._pending()  # read-only: the cat below copies
+        pending = accumulator.pending(copy=False)  # read-only: the cat below copies
         for term in pending if pending is not None else (None, None):
             if term is None:
                 pieces.append(torch.zeros(numel, dtype=dtype, device=device))
@@ -458,34 +449,36 @@ def apply_flattened(updaters: Sequence[Updater], flat: torch.Tensor, spec: FlatS
             start = segment.offset + block * numel
             terms.append(flat[start : start + numel].view(segment.shape) if present else None)
         work.append((accumulator, tuple(terms)))
-    return _apply_all(work)
+    return _step_all(work)
 
 
-def _apply_all(
-    work: list[tuple[Accumulator, tuple[torch.Tensor | None, torch.Tensor | None]]],
-    own: bool = False,
+def _step_all(
+    work: list[tuple[Accumulator, tuple[torch.Tensor | None, torch.Tensor | None] | None]],
 ) -> bool:
-    """Prepare every update first, then write them all: an error writes no parameter.
+    """Prepare every update first, then commit them all: an error writes no parameter.
 
-    Accumulators of the same parameter (from several Updaters of one module)
-    compose in order: each is bounded from the weight the previous one left.
-    ``own``: the terms are each Accumulator's own pending terms (so the signs
-    declared at ``accumulate`` hold for them).
+    ``work`` pairs each Accumulator with the terms to apply (``None``: its own
+    pending terms). Accumulators of the same parameter (from several Updaters
+    of one module) compose in order: each is bounded from the weight the
+    previous one left, and the last result is committed.
     """
-    latest: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    groups: dict[int, list[tuple[Accumulator, Any]]] = {}
     for accumulator, terms in work:
-        param = accumulator.parameter
-        base = latest.get(id(param))
-        updated = accumulator._prepare(
-            *terms,
-            current=None if base is None else base[1],
-            known_nonnegative=own and accumulator._pending_nonnegative(),
-        )
-        if updated is not None:
-            latest[id(param)] = (param, updated)
-    with torch.no_grad():
-        for param, updated in latest.values():
-            param.copy_(updated)
+        groups.setdefault(id(accumulator.parameter), []).append((accumulator, terms))
+    commits: list[tuple[Accumulator, PreparedUpdate]] = []
+    for group in groups.values():
+        latest: tuple[Accumulator, PreparedUpdate] | None = None
+        for accumulator, terms in group:
+            start = None
+            if len(group) > 1:
+                start = accumulator.parameter.detach() if latest is None else latest[1].value
+            prepared = accumulator.prepare(terms, start=start)
+            if prepared is not None:
+                latest = (accumulator, prepared)
+        if latest is not None:
+            commits.append(latest)
+    for accumulator, prepared in commits:
+        accumulator.commit(prepared)
     for accumulator, _ in work:
         accumulator.clear()
-    return bool(latest)
+    return bool(commits)

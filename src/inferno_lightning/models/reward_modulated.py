@@ -597,7 +597,7 @@ class RewardModulatedClassifier(SpikingModule):
 
         In training mode the rule accumulates its reward-modulated update
         (applied later by :class:`~inferno_lightning.callbacks.LocalLearning`
-        or ``updater_for(model.input_connection).apply()``), which needs the
+        or ``updater_for(model.input_connection).step()``), which needs the
         targets.
 
         Args:

@@ -278,6 +278,46 @@ class Correlation:
         """Add the product to ``out`` in place and return it."""
         return out.add_(self._product)
 
+    @property
+    def nonnegative(self) -> bool:
+        """Whether the product is known to be :math:`\ge 0` elementwise without a device sync.
+
+        ``False`` means unknown (the Accumulator then measures the signs where
+        it needs them). The base knows nothing about a computed product.
+        """
+        return False
+
+    def support(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Row and column indices outside which the product is zero (2-D weights).
+
+        ``(rows, cols)``: the product is zero outside ``rows`` (every column),
+        or outside ``cols`` (every row); ``None`` where it is not limited.
+        Event-driven updates touch only these rows and columns (the rows of
+        the postsynaptic neurons that spiked, the columns of the inputs that
+        did). Computed only on a host-readable device (CPU); elsewhere
+        ``(None, None)``.
+        """
+        return None, None
+
+    def block(
+        self, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The product at the given rows (``(len(rows), I)``) or columns (``(O, len(cols))``)."""
+        product = self._product
+        if rows is not None:
+            product = product.index_select(0, rows)
+        if cols is not None:
+            product = product.index_select(1, cols)
+        return product
+
+    def keep(self) -> None:
+        """Make the product independent of the tensors it was built from.
+
+        The Accumulator calls this when it holds a step's product unevaluated
+        (it evaluates it at the next step or at apply), so that a caller that
+        later writes into a tensor it passed in cannot change the held term.
+        """
+
 
 class Connection(nn.Module, ABC):
     r"""A trainable mapping from presynaptic spikes to postsynaptic current.

@@ -212,7 +212,12 @@ def _sparse_linear(
 
 
 class _DenseCorrelation(Correlation):
-    """``post.T @ pre`` reduced over the batch, computed into its destination (one ``addmm``)."""
+    """``post.T @ pre`` reduced over the batch, computed into its destination (one ``addmm``).
+
+    Boolean factors (spikes) are kept as given: they make the product known
+    non-negative (with a non-negative other factor) and give its support (the
+    rows of the outputs that spiked, the columns of the inputs that did).
+    """
 
     def __init__(
         self,
@@ -223,15 +228,23 @@ class _DenseCorrelation(Correlation):
         zero_diagonal: bool,
     ) -> None:
         batch = post.shape[0]
+        self._post_spikes = post if post.dtype == torch.bool else None
+        self._pre_spikes = pre if pre.dtype == torch.bool else None
         self._pre = _float(pre, weight)
+        # Factors that are the caller's own tensors (to copy if the product is held).
+        self._borrowed_pre = self._pre is pre
         left = _spike_matrix(post, self._pre, weight, reduction)
+        self._borrowed_left = False
         if left is None:
             left = _float(post, weight)
             if reduction == "mean" and batch > 1:
                 # Scale the small operand, not the (O, I) product: one pass over the weight less.
                 left = left / batch
+            else:
+                self._borrowed_left = left is post
             left = left.t()
         self._left = left
+        self._scale = 1.0 / batch if reduction == "mean" else 1.0
         self._zero_diagonal = zero_diagonal
         self._shape = torch.Size((post.shape[1], pre.shape[1]))
 
@@ -265,6 +278,55 @@ class _DenseCorrelation(Correlation):
     def add_to_(self, out: torch.Tensor) -> torch.Tensor:
         # A zero diagonal stays zero: the sum had one, and it is zeroed again.
         return self._finish(out.addmm_(self._left, self._pre))
+
+    @property
+    def nonnegative(self) -> bool:
+        # Spikes (and the sparse spike matrix) are >= 0; a float factor is read on the host,
+        # on CPU only (it is small: batch x neurons).
+        if not host_readable(self._pre.device):
+            return False
+        factors = []
+        if self._pre_spikes is None:
+            factors.append(self._pre)
+        if self._post_spikes is None:
+            factors.append(self._left)
+        return all(f.numel() == 0 or float(f.min()) >= 0.0 for f in factors)
+
+    def support(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if self._zero_diagonal or not host_readable(self._pre.device):
+            return None, None
+        if self._post_spikes is not None:
+            return self._post_spikes.any(0).nonzero().flatten(), None
+        if self._pre_spikes is not None:
+            return None, self._pre_spikes.any(0).nonzero().flatten()
+        return None, None
+
+    def block(
+        self, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        pre = self._pre if cols is None else self._pre.index_select(1, cols)
+        if rows is None:
+            if self._left.layout == torch.sparse_coo:
+                return torch.sparse.mm(self._left, pre)
+            return self._left @ pre
+        if self._left.layout == torch.sparse_coo:
+            assert self._post_spikes is not None
+            left = self._post_spikes.index_select(1, rows).t().to(pre.dtype)
+            if self._scale != 1.0:
+                left.mul_(self._scale)
+        else:
+            left = self._left.index_select(0, rows)
+        return left @ pre
+
+    def keep(self) -> None:
+        if self._borrowed_pre:
+            self._pre, self._borrowed_pre = self._pre.clone(), False
+        if self._borrowed_left:
+            self._left, self._borrowed_left = self._left.clone(), False
+        if self._post_spikes is not None:
+            self._post_spikes = self._post_spikes.clone()
+        if self._pre_spikes is not None:
+            self._pre_spikes = self._pre_spikes.clone()
 
 
 def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:

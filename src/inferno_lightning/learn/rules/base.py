@@ -19,7 +19,7 @@ Life of a rule::
     for t in range(T):                           # training mode
         layer(x[t])
         rule()                                   # accumulate step t
-    updater_for(layer.connection).apply()        # or the LocalLearning callback
+    updater_for(layer.connection).step()        # or the LocalLearning callback
     layer.reset(); rule.reset()                  # between samples (or a network-wide reset)
 
 **Timing convention.** Monitors record after each module's ``forward``, and a
@@ -241,10 +241,8 @@ class CellRecord(StatefulModule):
         """The Accumulator of the trained parameter in the connection's Updater."""
         # The per-step path: direct dictionary reads, the checked lookup otherwise.
         updater = self.cell.connection._modules.get(UPDATER_ATTRIBUTE)
-        if isinstance(updater, Updater):
-            accumulator = updater._accumulators.get(self.parameter)
-            if accumulator is not None:
-                return accumulator
+        if isinstance(updater, Updater) and self.parameter in updater:
+            return updater[self.parameter]
         return updater_for(self.cell.connection)[self.parameter]
 
     def observe(self, rule: str) -> dict[str, torch.Tensor]:
@@ -296,14 +294,10 @@ class LearningRule(nn.Module, ABC):
             ``("reward",)``); other keywords are ignored, so a model may pass
             the same keywords to every rule.
         parameter: name of the connection parameter the rule trains.
-        fresh_terms: ``True`` when :meth:`terms` always returns new tensors the
-            rule keeps no reference to, so the Accumulator may take them over
-            without copying (``False``, the safe default, copies).
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
     parameter: ClassVar[str] = "weight"
-    fresh_terms: ClassVar[bool] = False
 
     def __init__(self, defaults: Mapping[str, Any], monitors: MonitorPool | None = None) -> None:
         super().__init__()
@@ -346,19 +340,6 @@ class LearningRule(nn.Module, ABC):
         self, record: CellRecord, observed: Mapping[str, torch.Tensor], inputs: Mapping[str, Any]
     ) -> Terms:
         """One step's ``(potentiation, depression, batched)`` for one cell."""
-
-    def nonnegative(
-        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
-    ) -> tuple[bool, bool]:
-        r"""Whether this step's ``(potentiation, depression)`` are known to be :math:`\ge 0` elementwise.
-
-        Handed to :meth:`~inferno_lightning.learn.Accumulator.accumulate`, so
-        that applying needs no pass over the terms to find their signs. The
-        default, ``(False, False)``, is always safe; override only with what
-        holds by construction (e.g. boolean spikes times event traces times a
-        non-negative rate).
-        """
-        return False, False
 
     # --------------------------------------------------------------- public API
 
@@ -514,21 +495,9 @@ class LearningRule(nn.Module, ABC):
             self.check_step(record, values, checked)
         work = []
         for record, values in zip(self.records, observed, strict=True):
-            work.append(
-                (
-                    record.accumulator,
-                    self.terms(record, values, checked),
-                    self.nonnegative(record, values),
-                )
-            )
-        for accumulator, (potentiation, depression, batched), signs in work:
-            accumulator.accumulate(
-                potentiation,
-                depression,
-                batched=batched,
-                owned=self.fresh_terms,
-                nonnegative=signs,
-            )
+            work.append((record.accumulator, self.terms(record, values, checked)))
+        for accumulator, (potentiation, depression, batched) in work:
+            accumulator.accumulate(potentiation, depression, batched=batched)
 
     # ---------------------------------------------------------------- internals
 

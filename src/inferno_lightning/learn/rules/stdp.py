@@ -163,10 +163,8 @@ class STDP(LearningRule):
         for t in range(T):
             layer(x[t])
             stdp()
-        updater_for(layer.connection).apply()
+        updater_for(layer.connection).step()
     """
-
-    fresh_terms = True  # correlate products, never kept
 
     def __init__(
         self,
@@ -220,16 +218,6 @@ class STDP(LearningRule):
                 connection, accumulator, observed["post_trace"] * config["lr_pre"], observed["pre"]
             )
         return potentiation, depression, batched
-
-    def nonnegative(
-        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
-    ) -> tuple[bool, bool]:
-        """Boolean spikes times event traces (amplitude 1): each term has its rate's sign."""
-        config = record.config
-        return (
-            config["lr_post"] >= 0 and observed["post"].dtype == torch.bool,
-            config["lr_pre"] >= 0 and observed["pre"].dtype == torch.bool,
-        )
 
 
 def _per_winner(post: torch.Tensor, batch_reduction: object, dtype: torch.dtype) -> torch.Tensor:
@@ -297,8 +285,6 @@ class TripletSTDP(LearningRule):
             an unknown ``trace_mode``.
     """
 
-    fresh_terms = True  # correlate products, never kept
-
     def __init__(
         self,
         a2_plus: float = 5e-10,
@@ -359,17 +345,3 @@ class TripletSTDP(LearningRule):
         potentiation, batched = correlation_term(connection, accumulator, post, observed["r1"])
         depression, _ = correlation_term(connection, accumulator, observed["o1"], pre)
         return potentiation, depression, batched
-
-    def nonnegative(
-        self, record: CellRecord, observed: Mapping[str, torch.Tensor]
-    ) -> tuple[bool, bool]:
-        """Boolean spikes times event traces: non-negative where both amplitudes of a side are."""
-        config = record.config
-        return (
-            config["a2_plus"] >= 0
-            and config["a3_plus"] >= 0
-            and observed["post"].dtype == torch.bool,
-            config["a2_minus"] >= 0
-            and config["a3_minus"] >= 0
-            and observed["pre"].dtype == torch.bool,
-        )
