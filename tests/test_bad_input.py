@@ -1240,7 +1240,7 @@ def test_non_finite_pending_update_leaves_every_weight_unchanged() -> None:
     updater.weight.accumulate(torch.full((3, 4), 0.1))
     updater.bias.accumulate(torch.full((3,), NAN))
     before = snapshot(linear.weight, linear.bias)
-    raises(ValueError, updater.apply, "'bias'", "must be finite", "unchanged")
+    raises(ValueError, updater.step, "'bias'", "must be finite", "unchanged")
     assert unchanged(before, snapshot(linear.weight, linear.bias))
 
 

@@ -416,3 +416,40 @@ def test_spike_driven_forward_equals_the_dense_product(kind, rate) -> None:
         # d(sum of outputs) / dW[o, i] = sum over the batch of I[b, i], for every o.
         column_sums = (spikes * 2.0).sum(0).expand_as(connection.weight)
         torch.testing.assert_close(connection.weight.grad, column_sums)
+
+
+@pytest.mark.parametrize("limits", [(0.0, 1.0), (None, None)], ids=["clamp", "none"])
+@pytest.mark.parametrize("present", ["both", "potentiation", "depression"])
+def test_a_dense_clamped_step_is_computed_into_one_tensor_and_equals_the_formula(
+    limits, present
+) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    connection = LinearDense(30, 20, synapse=DeltaCurrent(30, 1.0), weight_init=0.5)
+    weight = connection.weight
+    w_min, w_max = limits
+    accumulator = Accumulator(weight, bound="clamp", w_min=w_min, w_max=w_max)
+    generator = torch.Generator().manual_seed(8)
+    # Dense spikes (half of them): no event-driven update; large traces: the clamp bites.
+    post = torch.rand(8, 20, generator=generator) < 0.5
+    pre = torch.rand(8, 30, generator=generator) < 0.5
+    post_trace = torch.rand(8, 20, generator=generator) * 3
+    pre_trace = torch.rand(8, 30, generator=generator) * 3
+    use_p = present in ("both", "potentiation")
+    use_d = present in ("both", "depression")
+    with torch.no_grad():
+        p_term = connection.correlation(post, pre_trace, "mean")
+        d_term = connection.correlation(post_trace, pre, "mean")
+        by_hand_p = post.float().t() @ pre_trace / 8
+        by_hand_d = post_trace.t() @ pre.float() / 8
+        change = (by_hand_p if use_p else 0) - (by_hand_d if use_d else 0)
+        expected = weight + change
+        if w_min is not None:
+            expected = expected.clamp(w_min, w_max)
+        accumulator.accumulate(p_term if use_p else None, d_term if use_d else None)
+        prepared = accumulator.prepare()
+        assert prepared.value is accumulator._work[0]  # computed in the work tensor
+        accumulator.commit(prepared)
+    torch.testing.assert_close(weight, expected, rtol=1e-6, atol=1e-6)
+    if w_min is not None:  # the clamp did bite
+        assert weight.min() == 0.0 if use_d else weight.max() == 1.0

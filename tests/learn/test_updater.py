@@ -154,6 +154,8 @@ def test_module_apply_with_a_function_keeps_its_meaning() -> None:
     model.apply(lambda m: visited.append(type(m).__name__))
     assert visited == ["Linear", "Updater", "Model"]
     assert model.updater.weight.steps == 1  # not applied by model.apply(fn)
+    assert Updater.apply is torch.nn.Module.apply  # not shadowed: updates are applied by step()
+    assert model.updater.step() and model.updater.weight.steps == 0
 
 
 def test_to_moves_running_state(device: torch.device) -> None:
@@ -302,7 +304,7 @@ def test_sum_reduction_across_ranks_equals_one_process() -> None:
         assert torch.allclose(rank.weight, one.weight, rtol=0, atol=1e-5)
 
 
-def test_single_rank_flat_path_equals_updater_apply() -> None:
+def test_single_rank_flat_path_equals_updater_step() -> None:
     a, b = dense(), dense()
     ua, ub = Updater(a), Updater(b)
     for u in (ua, ub):

@@ -6,10 +6,16 @@ and over time), an :class:`Updater` holds the Accumulators of one module, and
 the ``LocalLearning`` callback reduces them across ranks with
 :func:`flatten_pending` / :func:`apply_flattened` and applies them with bounds
 and post-update constraints (:class:`Clamp`, :class:`Normalize`).
+
+Every way of applying goes through one protocol: ``Accumulator.pending()``
+(the reduced terms), ``Accumulator.prepare(terms)`` (checked, bounded and
+constrained, nothing written) and ``Accumulator.commit(prepared)`` (the one
+place a parameter is written); ``Accumulator.step()`` and ``Updater.step()``
+are that protocol for one process.
 """
 
 from ..functional.bounding import Bound, ClampBound, HardBound, PowerBound, SoftBound
-from .accumulator import Accumulator, PendingUpdate
+from .accumulator import Accumulator, PendingUpdate, PreparedUpdate
 from .constraints import Clamp, Constraint, Normalize
 from .rules import (
     MSTDP,
@@ -26,6 +32,7 @@ from .updater import FlatSegment, FlatSpec, Updater, apply_flattened, flatten_pe
 __all__ = [
     "Accumulator",
     "PendingUpdate",
+    "PreparedUpdate",
     "Updater",
     "FlatSegment",
     "FlatSpec",

@@ -414,10 +414,6 @@ class Accumulator:
                 if callable(self.time_reduction):
                     self._history[index].append(None)  # a zero step, stacked as zeros
                 continue
-            # Only a correlation knows its sign without reading it (on CPU, from its small
-            # factors); tensors are measured at prepare, where it matters.
-            if not (isinstance(value, Correlation) and value.nonnegative):
-                self._nonnegative[index] = False
             self._add(index, value, param.dtype, fresh)
 
     def _reduce_batch(
@@ -489,18 +485,24 @@ class Accumulator:
             ):
                 if not self._present[index]:
                     # Held unevaluated: a step applied alone may touch only its support.
+                    # Its sign is read when needed (_evaluate, or prepare).
                     value.keep()
                     self._lazy[index] = value
                     self._present[index] = True
                     return
                 self._evaluate(index)
+                self._track_sign(index, value)
                 buffer = self._sums[index]
                 assert buffer is not None
                 if buffer.device != value.device:
                     buffer = self._sums[index] = buffer.to(value.device)
                 value.add_to_(buffer)
                 return
+            self._track_sign(index, value)
             value, fresh = value.tensor(), True
+        else:
+            # Tensors are measured at prepare, where a bound needs their signs.
+            self._nonnegative[index] = False
         if callable(self.time_reduction):
             # Copy: a rule may hand over a tensor it keeps updating in place.
             dtype = torch.promote_types(param_dtype, value.dtype)
@@ -530,12 +532,19 @@ class Accumulator:
                 buffer = self._sums[index] = buffer.to(value.device)
             buffer.add_(value)
 
+    def _track_sign(self, index: int, value: Correlation) -> None:
+        # Only a correlation knows its sign without a pass over the weight (on CPU, from
+        # its small factors).
+        if self._nonnegative[index] and not value.nonnegative:
+            self._nonnegative[index] = False
+
     def _evaluate(self, index: int) -> None:
         """Compute a held correlation into the running sum (reusing its buffer)."""
         value = self._lazy[index]
         if value is None:
             return
         self._lazy[index] = None
+        self._track_sign(index, value)
         buffer = self._sums[index]
         if (
             buffer is not None
@@ -661,9 +670,11 @@ class Accumulator:
             if self._steps == 0:
                 return None
             if start is None:
-                events = self._prepare_events(param)
-                if events is not None:
-                    return events
+                fast = self._prepare_events(param)
+                if fast is None:
+                    fast = self._prepare_clamped(param)
+                if fast is not None:
+                    return fast
             own = self.pending(copy=False)
             if own is None:
                 return None
@@ -769,7 +780,10 @@ class Accumulator:
         touched = row_index.numel() * in_size + col_index.numel() * out_size
         if touched > EVENT_FRACTION * param.numel():
             return None
-        nonnegative = all(self._nonnegative[index] for index in range(2) if self._present[index])
+        # A clamp needs no signs; other bounds split the small blocks by sign unless known.
+        nonnegative = isinstance(self.bound, ClampBound) or all(
+            term.nonnegative for term in held if term is not None
+        )
         with torch.no_grad():
             values = []
             for index, dim in ((row_index, 0), (col_index, 1)):
@@ -788,6 +802,40 @@ class Accumulator:
             ):
                 return None  # the dense path names the culprit
         return PreparedUpdate(param, None, row_index, values[0], col_index, values[1])
+
+    def _prepare_clamped(self, param: torch.Tensor) -> PreparedUpdate | None:
+        """``clamp(w + P - D)`` of one step's correlations computed into one work tensor, or ``None``.
+
+        The products go straight into the result (no tensor per term, no sign
+        pass: a clamp needs none). ``None`` where it does not apply, or when
+        the result is not finite (the general path then names the culprit).
+        """
+        held = [self._lazy[index] if self._present[index] else None for index in range(2)]
+        if (
+            self._steps != 1
+            or not isinstance(self.bound, ClampBound)
+            or self.constraints
+            or any(p and h is None for p, h in zip(self._present, held, strict=True))
+            or any(h is not None and h.dtype != param.dtype for h in held)
+        ):
+            return None
+        potentiation, depression = held
+        with torch.no_grad():
+            result = self._work_tensors(param)[0]
+            if potentiation is not None:
+                potentiation.write_(result)
+                if depression is not None:
+                    depression.add_to_(result, alpha=-1.0)
+            else:
+                assert depression is not None
+                depression.write_(result).neg_()
+            result.add_(param)
+            w_min, w_max = self._limit(self.w_min, result), self._limit(self.w_max, result)
+            if w_min is not None or w_max is not None:
+                result.clamp_(min=w_min, max=w_max)
+            if not math.isfinite(result.sum().item()):
+                return None
+        return PreparedUpdate(param, result)
 
     def _prepare_dense(
         self,

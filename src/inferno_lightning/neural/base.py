@@ -274,9 +274,9 @@ class Correlation:
         """Write the product into ``out`` (same shape, dtype and device) and return it."""
         return out.copy_(self._product)
 
-    def add_to_(self, out: torch.Tensor) -> torch.Tensor:
-        """Add the product to ``out`` in place and return it."""
-        return out.add_(self._product)
+    def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """Add ``alpha`` times the product to ``out`` in place and return it."""
+        return out.add_(self._product, alpha=alpha)
 
     @property
     def nonnegative(self) -> bool:

@@ -216,7 +216,9 @@ class _DenseCorrelation(Correlation):
 
     Boolean factors (spikes) are kept as given: they make the product known
     non-negative (with a non-negative other factor) and give its support (the
-    rows of the outputs that spiked, the columns of the inputs that did).
+    rows of the outputs that spiked, the columns of the inputs that did). The
+    left operand of the product (a sparse matrix of the spikes, on CPU) is
+    built only when the whole product is computed.
     """
 
     def __init__(
@@ -227,26 +229,32 @@ class _DenseCorrelation(Correlation):
         reduction: str,
         zero_diagonal: bool,
     ) -> None:
-        batch = post.shape[0]
-        self._post_spikes = post if post.dtype == torch.bool else None
+        self._post = post
         self._pre_spikes = pre if pre.dtype == torch.bool else None
         self._pre = _float(pre, weight)
-        # Factors that are the caller's own tensors (to copy if the product is held).
+        # The caller's own tensor (copied if the product is held; see keep).
         self._borrowed_pre = self._pre is pre
-        left = _spike_matrix(post, self._pre, weight, reduction)
-        self._borrowed_left = False
-        if left is None:
-            left = _float(post, weight)
-            if reduction == "mean" and batch > 1:
-                # Scale the small operand, not the (O, I) product: one pass over the weight less.
-                left = left / batch
-            else:
-                self._borrowed_left = left is post
-            left = left.t()
-        self._left = left
-        self._scale = 1.0 / batch if reduction == "mean" else 1.0
+        self._weight = weight
+        self._reduction = reduction
+        self._batch = post.shape[0] if reduction == "mean" else 1
         self._zero_diagonal = zero_diagonal
         self._shape = torch.Size((post.shape[1], pre.shape[1]))
+        self._left_matrix: torch.Tensor | None = None
+
+    @property
+    def _left(self) -> torch.Tensor:
+        """``post.T`` scaled by the reduction: sparse for few boolean spikes on CPU, else dense."""
+        if self._left_matrix is None:
+            post = self._post
+            left = _spike_matrix(post, self._pre, self._weight, self._reduction)
+            if left is None:
+                left = _float(post, self._weight)
+                if self._batch > 1:
+                    # Scale the small operand, not the (O, I) product: one pass over the weight less.
+                    left = left / self._batch
+                left = left.t()
+            self._left_matrix = left
+        return self._left_matrix
 
     @property
     def shape(self) -> torch.Size:
@@ -266,37 +274,39 @@ class _DenseCorrelation(Correlation):
         return out
 
     def tensor(self) -> torch.Tensor:
-        if self._left.layout == torch.sparse_coo:
-            return self._finish(torch.sparse.mm(self._left, self._pre))
-        return self._finish(self._left @ self._pre)
+        left = self._left
+        if left.layout == torch.sparse_coo:
+            return self._finish(torch.sparse.mm(left, self._pre))
+        return self._finish(left @ self._pre)
 
     def write_(self, out: torch.Tensor) -> torch.Tensor:
-        if self._left.layout == torch.sparse_coo:
-            return self._finish(out.zero_().addmm_(self._left, self._pre))
-        return self._finish(torch.mm(self._left, self._pre, out=out))
+        left = self._left
+        if left.layout == torch.sparse_coo:
+            return self._finish(out.zero_().addmm_(left, self._pre))
+        return self._finish(torch.mm(left, self._pre, out=out))
 
-    def add_to_(self, out: torch.Tensor) -> torch.Tensor:
+    def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         # A zero diagonal stays zero: the sum had one, and it is zeroed again.
-        return self._finish(out.addmm_(self._left, self._pre))
+        return self._finish(out.addmm_(self._left, self._pre, alpha=alpha))
 
     @property
     def nonnegative(self) -> bool:
-        # Spikes (and the sparse spike matrix) are >= 0; a float factor is read on the host,
-        # on CPU only (it is small: batch x neurons).
+        # Spikes are >= 0; a float factor is read on the host, on CPU only (it is small:
+        # batch x neurons).
         if not host_readable(self._pre.device):
             return False
         factors = []
         if self._pre_spikes is None:
             factors.append(self._pre)
-        if self._post_spikes is None:
-            factors.append(self._left)
+        if self._post.dtype != torch.bool:
+            factors.append(self._post)
         return all(f.numel() == 0 or float(f.min()) >= 0.0 for f in factors)
 
     def support(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if self._zero_diagonal or not host_readable(self._pre.device):
             return None, None
-        if self._post_spikes is not None:
-            return self._post_spikes.any(0).nonzero().flatten(), None
+        if self._post.dtype == torch.bool:
+            return self._post.any(0).nonzero().flatten(), None
         if self._pre_spikes is not None:
             return None, self._pre_spikes.any(0).nonzero().flatten()
         return None, None
@@ -306,25 +316,20 @@ class _DenseCorrelation(Correlation):
     ) -> torch.Tensor:
         pre = self._pre if cols is None else self._pre.index_select(1, cols)
         if rows is None:
-            if self._left.layout == torch.sparse_coo:
-                return torch.sparse.mm(self._left, pre)
-            return self._left @ pre
-        if self._left.layout == torch.sparse_coo:
-            assert self._post_spikes is not None
-            left = self._post_spikes.index_select(1, rows).t().to(pre.dtype)
-            if self._scale != 1.0:
-                left.mul_(self._scale)
-        else:
-            left = self._left.index_select(0, rows)
+            left = self._left
+            if left.layout == torch.sparse_coo:
+                return torch.sparse.mm(left, pre)
+            return left @ pre
+        left = self._post.index_select(1, rows).t().to(pre.dtype)
+        if self._batch > 1:
+            left = left / self._batch
         return left @ pre
 
     def keep(self) -> None:
         if self._borrowed_pre:
             self._pre, self._borrowed_pre = self._pre.clone(), False
-        if self._borrowed_left:
-            self._left, self._borrowed_left = self._left.clone(), False
-        if self._post_spikes is not None:
-            self._post_spikes = self._post_spikes.clone()
+        if self._left_matrix is None:
+            self._post = self._post.clone()
         if self._pre_spikes is not None:
             self._pre_spikes = self._pre_spikes.clone()
 
