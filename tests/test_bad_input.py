@@ -1228,9 +1228,12 @@ def test_bad_update_leaves_trained_weights_unchanged(bad, bound) -> None:
     accumulator = Accumulator("weight", module=linear, bound=bound, w_min=0.0, w_max=1.0)
     before = snapshot(linear.weight)
     term, value, exception, expected = bad
-    raises(exception, lambda: accumulator.step(
-            (value, None) if term == "potentiation" else (None, value)
-        ), term, expected)
+    raises(
+        exception,
+        lambda: accumulator.step((value, None) if term == "potentiation" else (None, value)),
+        term,
+        expected,
+    )
     assert unchanged(before, snapshot(linear.weight))
 
 

@@ -679,7 +679,9 @@ class Accumulator:
             if own is None:
                 return None
             known_nonnegative = isinstance(self.time_reduction, str) and all(
-                flag for flag, present in zip(self._nonnegative, self._present, strict=True) if present
+                flag
+                for flag, present in zip(self._nonnegative, self._present, strict=True)
+                if present
             )
             return self._prepare_dense(param, tuple(own), start, known_nonnegative)
         if not isinstance(terms, tuple) or len(terms) != 2:
@@ -752,9 +754,7 @@ class Accumulator:
             or torch.compiler.is_compiling()
         ):
             return None
-        held = [
-            self._lazy[index] if self._present[index] else None for index in range(2)
-        ]
+        held = [self._lazy[index] if self._present[index] else None for index in range(2)]
         if any(p and h is None for p, h in zip(self._present, held, strict=True)):
             return None
         clamps = isinstance(self.bound, ClampBound) and (

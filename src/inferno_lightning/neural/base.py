@@ -280,7 +280,7 @@ class Correlation:
 
     @property
     def nonnegative(self) -> bool:
-        """Whether the product is known to be :math:`\ge 0` elementwise without a device sync.
+        r"""Whether the product is known to be :math:`\ge 0` elementwise without a device sync.
 
         ``False`` means unknown (the Accumulator then measures the signs where
         it needs them). The base knows nothing about a computed product.
