@@ -161,8 +161,8 @@ def mark_each_step(model: DiehlCook2015) -> None:
     """Call ``torch.compiler.cudagraph_mark_step_begin()`` before every compiled simulation step."""
     compiled_step = model.compiled_step
 
-    def marked() -> Callable[[torch.Tensor], torch.Tensor]:
-        step = compiled_step()
+    def marked(learning: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+        step = compiled_step(learning)
 
         def call(inputs: torch.Tensor) -> torch.Tensor:
             torch.compiler.cudagraph_mark_step_begin()
@@ -184,8 +184,8 @@ def clone_state_each_step(model: DiehlCook2015) -> None:
     compiled_step = model.compiled_step
     stateful = [m for m in model.modules() if isinstance(m, StatefulModule)]
 
-    def cloning() -> Callable[[torch.Tensor], torch.Tensor]:
-        step = compiled_step()
+    def cloning(learning: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+        step = compiled_step(learning)
 
         def call(inputs: torch.Tensor) -> torch.Tensor:
             outputs = step(inputs).clone()

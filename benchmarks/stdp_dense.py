@@ -130,6 +130,48 @@ def ours(inputs: torch.Tensor, weight: torch.Tensor, bound: str = "soft") -> tor
     return connection.weight.detach()
 
 
+class CompiledOurs:
+    """``ours`` with the whole learning step (layer, STDP, ``Updater.step``) under ``torch.compile``.
+
+    Built and compiled once (the compilation is not timed); each run restores
+    the initial weight and resets the state, then steps as ``ours`` does.
+    """
+
+    def __init__(self, inputs: torch.Tensor, weight: torch.Tensor, bound: str) -> None:
+        self.connection = LinearDense(
+            N_IN, N_OUT, synapse=DeltaCurrent(N_IN, DT), weight_init=weight
+        )
+        self.layer = Serial(
+            self.connection, LIF(N_OUT, DT, time_constant=TAU, thresh_v=THRESH, refrac_t=REFRAC)
+        ).to(inputs.device)
+        updater = updater_for(self.connection)
+        if bound == "none":
+            updater.add("weight")
+        else:
+            updater.add("weight", bound=bound, w_min=0.0, w_max=W_MAX)
+        self.stdp = STDP(lr_post=LR_POST, lr_pre=LR_PRE, tc_post=TC_TRACE, tc_pre=TC_TRACE)
+        self.stdp.register(self.layer.cell())
+        self.updater = updater
+
+        def learning_step(x: torch.Tensor) -> None:
+            self.layer(x)
+            self.stdp()
+            self.updater.step()
+
+        self.step = torch.compile(learning_step, dynamic=False)
+        self.initial = weight.clone()
+        self(inputs, weight)  # compiles
+
+    def __call__(self, inputs: torch.Tensor, weight: torch.Tensor, bound: str = "") -> torch.Tensor:
+        with torch.no_grad():
+            self.connection.weight.copy_(self.initial)
+        self.layer.reset()
+        self.stdp.reset()
+        for t in range(inputs.shape[0]):
+            self.step(inputs[t])
+        return self.connection.weight.detach()
+
+
 def main() -> None:
     steady_allocator()
     parser = argparse.ArgumentParser(description=__doc__)
@@ -139,6 +181,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--bounds", nargs="+", default=list(BOUNDS), choices=BOUNDS)
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time the whole learning step under torch.compile (compiled once, untimed)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -166,15 +213,25 @@ def main() -> None:
 
                 return call
 
-            times = interleaved(
-                {"reference": run(reference), "ours": run(ours)}, args.runs, steps, device
-            )
-            print(
+            candidates = {"reference": run(reference), "ours": run(ours)}
+            if args.compiled:
+                compiled = CompiledOurs(inputs, weight, bound)
+                with torch.no_grad():
+                    compiled_difference = (expected - compiled(inputs, weight)).abs().max()
+                candidates["compiled"] = run(compiled)
+            times = interleaved(candidates, args.runs, steps, device)
+            line = (
                 f"{bound:>5} batch {batch:>2}: reference {summary(times['reference'])} "
                 f"ours {summary(times['ours'])} ours/ref {ratio(times['ours'], times['reference'])}"
-                f"  (max |dw| {difference.item():.1e}, output rate {rate:.1f} Hz)",
-                flush=True,
+                f"  (max |dw| {difference.item():.1e}, output rate {rate:.1f} Hz)"
             )
+            if args.compiled:
+                line += (
+                    f"\n{'':>15}compiled {summary(times['compiled'])} compiled/ref "
+                    f"{ratio(times['compiled'], times['reference'])}  (max |dw| "
+                    f"{compiled_difference.item():.1e})"
+                )
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

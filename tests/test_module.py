@@ -204,8 +204,8 @@ def test_compiled_step_matches_the_eager_step() -> None:
     # A copy drops the compiled function and compiles again on use; eager_step undoes it all.
     clone = pickle.loads(pickle.dumps(compiled))
     assert clone._compiled_step is None and clone._compile_options == {}
-    # Training: the compiled step under the eager learning rules and step hooks (traced by
-    # Dynamo as above; the aot_eager backend skips the C++ build, tests/neural checks kernels).
+    # Training: the compiled learning step (network step and rules as one graph) and eager
+    # step hooks (the aot_eager backend skips the C++ build, tests/neural checks kernels).
     compiled.compile_step(backend="aot_eager")
     hooked: list[int] = []
     compiled.register_step_hook(lambda model: hooked.append(1))
@@ -221,8 +221,59 @@ def test_compiled_step_matches_the_eager_step() -> None:
     assert not torch.equal(weight, clone.layer.connection.weight)  # the rule learned
     torch.testing.assert_close(weight, eager.layer.connection.weight)
     torch.testing.assert_close(compiled.layer.neuron.adaptation, eager.layer.neuron.adaptation)
+    assert compiled._compiled_learning_step is not None  # the rules ran compiled
     compiled.eager_step()
     assert compiled.compiled_step() == compiled.step
+    assert compiled.compiled_step(learning=True) == compiled.step_and_learn
+
+
+@pytest.mark.slow
+def test_a_whole_learning_step_traces_as_one_graph() -> None:
+    """Neuron, synapse, traces, STDP and the Updater's step: no graph break, eager's weights."""
+    from inferno_lightning.learn import STDP, updater_for
+    from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
+
+    def build(bound):
+        generator = torch.Generator().manual_seed(0)
+        connection = LinearDense(
+            30, 20, synapse=DeltaCurrent(30, 1.0),
+            weight_init=torch.rand(20, 30, generator=generator) * 8,
+        )  # fmt: skip
+        layer = Serial(connection, LIF(20, 1.0, thresh_v=-60.0, refrac_t=2.0))
+        updater = updater_for(connection)
+        if bound == "none":
+            updater.add("weight")
+        else:
+            updater.add("weight", bound=bound, w_min=0.0, w_max=8.0)
+        stdp = STDP(lr_post=0.05, lr_pre=0.02)
+        stdp.register(layer.cell())
+
+        def learning_step(x: torch.Tensor) -> torch.Tensor:
+            spikes = layer(x)
+            stdp()
+            updater.step()
+            return spikes
+
+        return connection, learning_step
+
+    inputs = torch.rand(12, 4, 30, generator=torch.Generator().manual_seed(1)) < 0.3
+    for bound in ("clamp", "soft", "none"):
+        _, probe = build(bound)
+        with torch.no_grad():
+            explained = torch._dynamo.explain(probe)(inputs[0].float())
+        assert explained.graph_break_count == 0, explained.break_reasons
+        eager, eager_step = build(bound)
+        compiled, compiled_step = build(bound)
+        compiled_step = torch.compile(compiled_step, backend="aot_eager", fullgraph=True)
+        spiked = 0.0
+        with torch.no_grad():
+            for x in inputs.float():
+                expected = eager_step(x)
+                torch.testing.assert_close(compiled_step(x), expected)
+                spiked += float(expected.sum())
+        assert spiked > 0
+        assert not torch.equal(eager.weight, build(bound)[0].weight)  # the rule learned
+        torch.testing.assert_close(compiled.weight, eager.weight)
 
 
 def test_compile_step_refuses_unknown_options() -> None:

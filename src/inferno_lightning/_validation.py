@@ -258,8 +258,13 @@ HOST_READABLE_DEVICE_TYPES: frozenset[str] = frozenset({"cpu"})
 
 
 def host_readable(device: torch.device) -> bool:
-    """Whether a step may read values of tensors on ``device`` without a host synchronisation."""
-    return device.type in HOST_READABLE_DEVICE_TYPES
+    """Whether a step may read values of tensors on ``device`` without a host synchronisation.
+
+    Never while ``torch.compile`` traces: a host read would break the graph, so
+    a compiled step takes the paths an accelerator takes (no data-dependent
+    fast path; finiteness asserted in the kernel).
+    """
+    return device.type in HOST_READABLE_DEVICE_TYPES and not torch.compiler.is_compiling()
 
 
 class FiniteChecks:

@@ -264,6 +264,7 @@ class SpikingModule(pl.LightningModule):
         # torch.compile options of the compiled step, or None for the eager step.
         self._compile_options: dict[str, Any] | None = None
         self._compiled_step: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._compiled_learning_step: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.configure_network()
         self.configure_rules()
         self.configure_metrics()
@@ -359,20 +360,29 @@ class SpikingModule(pl.LightningModule):
         self._step_hooks = [h for h in self._step_hooks if h != hook]
 
     def compile_step(self, **options: Any) -> None:
-        """Run :meth:`step` through ``torch.compile(step, **options)`` from now on.
+        """Run each simulation step through ``torch.compile(..., **options)`` from now on.
 
-        The compiled step computes what the eager one does (to float
-        tolerance; ``tests/test_module.py`` and
+        In training with learning rules, the compiled function is the whole
+        learning step, :meth:`step` then :meth:`learning_step` (neurons,
+        synapses, the rules' traces and their updates into the Accumulators)
+        as one graph: nothing in it reads a tensor on the host, so it traces
+        without a graph break (``tests/test_module.py`` checks this with
+        ``torch._dynamo.explain``); otherwise it is :meth:`step` alone. Step
+        hooks stay eager. The compiled step computes what the eager one does
+        (to float tolerance; ``tests/test_module.py`` and
         ``tests/neural/test_compiled_neurons.py`` check it), so the eager path
         stays the reference. Compilation happens on the first simulated batch
         and again for new shapes, dtypes or a switch between training and
-        evaluation (seconds per graph on CPU). The neurons trace without a
-        graph break into one fused kernel per step (``benchmarks/lif_forward.py
-        --compiled`` measures it against a hand-written loop). Compiled,
-        a non-finite input to a neuron raises a ``RuntimeError`` from the kernel
-        (a device-side assert on CUDA) rather than a ``ValueError``, still before
-        any state changes. Learning rules and step hooks stay eager. The compiled
-        function is not pickled (DDP spawn, ``copy``): a copy compiles again on first use.
+        evaluation (seconds per graph on CPU). Compiled, a non-finite input
+        or update raises a ``RuntimeError`` from the kernel (a device-side
+        assert on CUDA) rather than a ``ValueError``, still before any state
+        or weight is written. The compiled function is not pickled (DDP
+        spawn, ``copy``): a copy compiles again on first use.
+
+        On the 2-core CPU this repository is measured on, Inductor's kernels
+        are not faster than the eager step with its event-driven updates
+        (``benchmarks/stdp_dense.py --compiled``); the switch is for
+        accelerators, where one graph per step saves the launches.
 
         Args:
             options: keyword arguments of :func:`torch.compile` (e.g.
@@ -390,23 +400,45 @@ class SpikingModule(pl.LightningModule):
             )
         self._compile_options = dict(options)
         self._compiled_step = None
+        self._compiled_learning_step = None
 
     def eager_step(self) -> None:
         """Go back to the eager :meth:`step` (undoes :meth:`compile_step`)."""
         self._compile_options = None
         self._compiled_step = None
+        self._compiled_learning_step = None
 
-    def compiled_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The step the time loop calls: :meth:`step`, or its compiled form after :meth:`compile_step`."""
+    def step_and_learn(self, inputs: torch.Tensor) -> torch.Tensor:
+        """One learning step: :meth:`step`, then :meth:`learning_step`; returns the step's output."""
+        outputs = self.step(inputs)
+        self.learning_step()
+        return outputs
+
+    def compiled_step(self, learning: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The function the time loop calls each step.
+
+        Args:
+            learning: include :meth:`learning_step` (training with rules):
+                :meth:`step_and_learn` instead of :meth:`step`.
+
+        Returns:
+            That function, or its compiled form after :meth:`compile_step`.
+        """
+        eager = self.step_and_learn if learning else self.step
         if self._compile_options is None:
-            return self.step
+            return eager
+        if learning:
+            if self._compiled_learning_step is None:
+                self._compiled_learning_step = torch.compile(eager, **self._compile_options)
+            return self._compiled_learning_step
         if self._compiled_step is None:
-            self._compiled_step = torch.compile(self.step, **self._compile_options)
+            self._compiled_step = torch.compile(eager, **self._compile_options)
         return self._compiled_step
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        state["_compiled_step"] = None  # a compiled function does not pickle; recompiled on use
+        # A compiled function does not pickle; recompiled on use.
+        state["_compiled_step"] = state["_compiled_learning_step"] = None
         return state
 
     @property
@@ -491,7 +523,7 @@ class SpikingModule(pl.LightningModule):
         self.reset_state()
         learning = self.learning
         hooks = self._step_hooks if self.training else ()
-        step = self.compiled_step()
+        step = self.compiled_step(learning)
         # On an accelerator no step reads a value on the host: finiteness checks are recorded
         # on the device and read once, after the loop (the batch is undone if one failed).
         deferred = not host_readable(inputs.device)
@@ -504,8 +536,6 @@ class SpikingModule(pl.LightningModule):
                 if checks is not None:
                     checks.step = t
                 outputs.add(t, step(inputs[t]))
-                if learning:
-                    self.learning_step()
                 for hook in hooks:
                     hook(self)
             if checks is not None:

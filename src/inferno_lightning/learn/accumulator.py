@@ -131,6 +131,17 @@ def _union(indices: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     return torch.cat(indices).unique()
 
 
+def _assert_finite(updated: torch.Tensor, name: str) -> None:
+    """In a compiled step: the kernel checks the updated weight (no host read), before it is written.
+
+    A failure raises a ``RuntimeError`` (a device-side assert on CUDA) naming the parameter.
+    """
+    torch._assert_async(
+        torch.isfinite(updated).all(),
+        f"the updated {name!r} must be finite (a NaN or inf in the update); not written",
+    )
+
+
 def _check_reduction(name: str, value: object, allow: tuple[str, ...]) -> None:
     if isinstance(value, str):
         if value not in allow:
@@ -764,22 +775,24 @@ class Accumulator:
             return None  # the weight may lie outside the limits: one dense clamp first
         rows: list[torch.Tensor] = []
         cols: list[torch.Tensor] = []
+        out_size, in_size = param.shape
+        budget = int(EVENT_FRACTION * param.numel())
         for term in held:
             if term is None:
                 continue
-            term_rows, term_cols = term.support()
+            term_rows, term_cols = term.support(budget)
             if term_rows is not None:
                 rows.append(term_rows)
+                budget -= term_rows.numel() * in_size
             elif term_cols is not None:
                 cols.append(term_cols)
+                budget -= term_cols.numel() * out_size
             else:
                 return None
-        out_size, in_size = param.shape
+            if budget < 0:
+                return None
         row_index = _union(rows, param.device)
         col_index = _union(cols, param.device)
-        touched = row_index.numel() * in_size + col_index.numel() * out_size
-        if touched > EVENT_FRACTION * param.numel():
-            return None
         # A clamp needs no signs; other bounds split the small blocks by sign unless known.
         nonnegative = isinstance(self.bound, ClampBound) or all(
             term.nonnegative for term in held if term is not None
@@ -833,7 +846,9 @@ class Accumulator:
             w_min, w_max = self._limit(self.w_min, result), self._limit(self.w_max, result)
             if w_min is not None or w_max is not None:
                 result.clamp_(min=w_min, max=w_max)
-            if not math.isfinite(result.sum().item()):
+            if torch.compiler.is_compiling():
+                _assert_finite(result, self.name)
+            elif not math.isfinite(result.sum().item()):
                 return None
         return PreparedUpdate(param, result)
 
@@ -869,9 +884,11 @@ class Accumulator:
             # One read of each term gives both its finiteness and its sign: min and max
             # are finite exactly when every element is (NaN propagates), and
             # non-negative terms need no sign split.
-            if known_nonnegative:
+            compiling = torch.compiler.is_compiling()
+            if known_nonnegative or compiling:
                 # A NaN or inf in a term reaches the result, whose check below catches it.
-                terms_finite = nonnegative = True
+                # Compiled, signs are not read (no host read in the graph): split elementwise.
+                terms_finite, nonnegative = True, known_nonnegative
             else:
                 present = [t for t in terms if t is not None]
                 extremes = torch.stack([v for t in present for v in torch.aminmax(t)]).tolist()
@@ -892,6 +909,9 @@ class Accumulator:
                     raise ValueError(
                         f"constraints[{index}] ({constraint!r}) must return a tensor of shape {shape}"
                     )
+            if compiling:
+                _assert_finite(updated, self.name)
+                return PreparedUpdate(param, updated)
             # A finite sum means every element is finite (NaN and inf propagate through a
             # sum); a non-finite sum may be an overflow, so then every element is checked.
             if terms_finite and math.isfinite(updated.sum().item()):

@@ -287,7 +287,7 @@ class Correlation:
         """
         return False
 
-    def support(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def support(self, budget: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Row and column indices outside which the product is zero (2-D weights).
 
         ``(rows, cols)``: the product is zero outside ``rows`` (every column),
@@ -296,6 +296,11 @@ class Correlation:
         the postsynaptic neurons that spiked, the columns of the inputs that
         did). Computed only on a host-readable device (CPU); elsewhere
         ``(None, None)``.
+
+        Args:
+            budget: give up (``(None, None)``) when the support may cover
+                more elements than this (judged from the number of spikes,
+                before finding where they are).
         """
         return None, None
 

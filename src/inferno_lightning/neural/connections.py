@@ -302,14 +302,26 @@ class _DenseCorrelation(Correlation):
             factors.append(self._post)
         return all(f.numel() == 0 or float(f.min()) >= 0.0 for f in factors)
 
-    def support(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def support(self, budget: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if self._zero_diagonal or not host_readable(self._pre.device):
             return None, None
+        rows, cols = self._shape
         if self._post.dtype == torch.bool:
-            return self._post.any(0).nonzero().flatten(), None
-        if self._pre_spikes is not None:
-            return None, self._pre_spikes.any(0).nonzero().flatten()
-        return None, None
+            spikes, across = self._post, cols
+        elif self._pre_spikes is not None:
+            spikes, across = self._pre_spikes, rows
+        else:
+            return None, None
+        if spikes.shape[0] == 1:
+            where = spikes[0].nonzero().flatten()
+        else:
+            # Each spike touches at most one row (column) of the weight: count before locating.
+            if budget is not None and int(spikes.count_nonzero()) * across > budget:
+                return None, None
+            where = spikes.any(0).nonzero().flatten()
+        if budget is not None and where.numel() * across > budget:
+            return None, None
+        return (where, None) if spikes is self._post else (None, where)
 
     def block(
         self, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
