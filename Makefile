@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo digits test lint docs clean bench-env gpu-wheels gpu-dry-run
+.PHONY: install demo digits test lint docs clean bench-env bench-bindsnet gpu-wheels gpu-dry-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,32 @@ $(BENCH_STAMP):
 	touch $(BENCH_STAMP)
 
 bench-env: $(BENCH_STAMP)
+
+# A separate environment for benchmarks/bindsnet_peer.py, which times BindsNET (PyPI `bindsnet`)
+# in the same process as our package and the hand-written references: bindsnet 0.3.4, our
+# package (editable, with its dependencies: DiehlCook2015 needs Lightning) and the project's
+# torch, resolved together in one pip call (bindsnet 0.3.4 accepts torch >=2.14,<3 and
+# torchvision >=0.29, so torch stays at the project's 2.15.0). BindsNET comes with its declared
+# dependencies (gymnasium[atari], ale-py, opencv-python, pandas, scikit-image, tensorboardX, ...)
+# although the benchmark uses only its network, learning and models: `import bindsnet.<anything>`
+# runs bindsnet/__init__.py, which imports every subpackage (environment imports ale_py and
+# gymnasium, datasets cv2, analysis pandas and tensorboardX, models scipy, evaluation sklearn),
+# so --no-deps would save only scikit-image. PYTHON must be 3.11 to 3.13 (bindsnet 0.3.4's
+# range). About 1.5 minutes and 6.3 GB (PyPI's Linux torch is the CUDA build, with its nvidia-*
+# wheels); pip's cache makes a rebuild quicker. `make bench-bindsnet`, then
+# `.bench-bindsnet/bin/python benchmarks/bindsnet_peer.py` (see its docstring).
+BINDSNET_VENV ?= .bench-bindsnet
+BINDSNET_PY := $(BINDSNET_VENV)/bin/python
+BINDSNET_STAMP := $(BINDSNET_VENV)/.installed
+BINDSNET ?= bindsnet==0.3.4
+
+$(BINDSNET_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BINDSNET_VENV)
+	$(BINDSNET_PY) -m pip install --upgrade pip
+	$(BINDSNET_PY) -m pip install -e . '$(BINDSNET)' '$(BENCH_TORCH)'
+	touch $(BINDSNET_STAMP)
+
+bench-bindsnet: $(BINDSNET_STAMP)
 
 # Wheels that the GPU machine lacks, for benchmarks/gpu.sh to install there (carried in .whl/ by
 # the device tool's `run`): jsonargparse[signatures], which the CLI needs (the main-job part).
