@@ -775,9 +775,11 @@ class Accumulator:
             return None  # the weight may lie outside the limits: one dense clamp first
         rows: list[torch.Tensor] = []
         cols: list[torch.Tensor] = []
+        # Terms limited to some columns (every row); the others are limited to some rows.
+        column_terms: list[Correlation | None] = [None, None]
         out_size, in_size = param.shape
         budget = int(EVENT_FRACTION * param.numel())
-        for term in held:
+        for index, term in enumerate(held):
             if term is None:
                 continue
             term_rows, term_cols = term.support(budget)
@@ -786,6 +788,7 @@ class Accumulator:
                 budget -= term_rows.numel() * in_size
             elif term_cols is not None:
                 cols.append(term_cols)
+                column_terms[index] = term
                 budget -= term_cols.numel() * out_size
             else:
                 return None
@@ -797,24 +800,22 @@ class Accumulator:
         nonnegative = isinstance(self.bound, ClampBound) or all(
             term.nonnegative for term in held if term is not None
         )
+        row_values = col_values = None
         with torch.no_grad():
-            values = []
-            for index, dim in ((row_index, 0), (col_index, 1)):
-                if not index.numel():
-                    values.append(None)
-                    continue
-                block = param.index_select(dim, index)
-                selected = {"rows": index} if dim == 0 else {"cols": index}
-                p, d = (None if t is None else t.block(**selected) for t in held)
-                values.append(
-                    self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
-                )
-            present = [v for v in values if v is not None]
-            if present and not all(
-                math.isfinite(v) for v in torch.stack([v.sum() for v in present]).tolist()
-            ):
+            # The columns' new values from the old weight: a row-limited term is zero there
+            # except in its rows, whose new values (all terms) are written after, over them.
+            if col_index.numel():
+                block = param.index_select(1, col_index)
+                p, d = (None if t is None else t.block(cols=col_index) for t in column_terms)
+                col_values = self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
+            if row_index.numel():
+                block = param.index_select(0, row_index)
+                p, d = (None if t is None else t.block(rows=row_index) for t in held)
+                row_values = self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
+            present = [v.sum() for v in (row_values, col_values) if v is not None]
+            if present and not math.isfinite(sum(present).item()):
                 return None  # the dense path names the culprit
-        return PreparedUpdate(param, None, row_index, values[0], col_index, values[1])
+        return PreparedUpdate(param, None, row_index, row_values, col_index, col_values)
 
     def _prepare_clamped(self, param: torch.Tensor) -> PreparedUpdate | None:
         """``clamp(w + P - D)`` of one step's correlations computed into one work tensor, or ``None``.
