@@ -1476,7 +1476,7 @@ def test_trace_reducer_time_constants_must_be_positive(reducer, name, value) -> 
 )
 def test_trace_reducer_time_constants_of_the_wrong_type(reducer, name, value) -> None:
     arguments = {"step_time": 1.0, "time_constant": 20.0, name: value}
-    raises(TypeError, lambda: reducer(**arguments), name, "must be a number")
+    raises(TypeError, lambda: reducer(**arguments), name, "must be a real number")
 
 
 @PROPERTY

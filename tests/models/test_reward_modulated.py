@@ -313,7 +313,7 @@ def test_two_ranks_keep_identical_weights_thresholds_and_hit_rate(tmp_path: Path
         ({"inhibition_weight": -1.0}, "inhibition_weight must be non-negative"),
         ({"punishment": -0.5}, "punishment must be non-negative"),
         ({"hit_rate_smoothing": 1.5}, r"hit_rate_smoothing must be in \(0, 1\]"),
-        ({"lr_post": math.nan}, "lr_post must be a finite real number"),
+        ({"lr_post": math.nan}, "lr_post must be finite"),
         ({"scale": 0.0}, "scale must be positive"),
         ({"weight_init_max": 2.0}, r"weight_init_max \(2.0\) must be at most w_max"),
         ({"n_inputs": 64, "norm_total": 200.0}, r"norm_total \(200.0\) must be at most w_max"),

@@ -807,11 +807,15 @@ class Accumulator:
             if col_index.numel():
                 block = param.index_select(1, col_index)
                 p, d = (None if t is None else t.block(cols=col_index) for t in column_terms)
-                col_values = self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
+                col_values = self.bound(
+                    block, p, d, self.w_min, self.w_max, nonnegative=nonnegative
+                )
             if row_index.numel():
                 block = param.index_select(0, row_index)
                 p, d = (None if t is None else t.block(rows=row_index) for t in held)
-                row_values = self.bound(block, p, d, self.w_min, self.w_max, nonnegative=nonnegative)
+                row_values = self.bound(
+                    block, p, d, self.w_min, self.w_max, nonnegative=nonnegative
+                )
             present = [v.sum() for v in (row_values, col_values) if v is not None]
             if present and not math.isfinite(sum(present).item()):
                 return None  # the dense path names the culprit

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from .._validation import check_choice, check_greater, nonnegative, positive, positive_int
+from .._validation import as_float, check_choice, check_greater, nonnegative, positive, positive_int
 from ..encode import PoissonEncoder
 from ..learn import MSTDP, MSTDPET, Clamp, Normalize, updater_for
 from ..metrics import LabelAssignmentAccuracy, predict_labels
@@ -48,12 +48,6 @@ def _flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be a bool, got {value!r}")
     return value
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
 
 
 def _unit_jump_resistance(step_time: float, time_constant: float) -> float:
@@ -378,7 +372,7 @@ class RewardModulatedClassifier(SpikingModule):
                 f"{1000.0 / step_time} Hz (Bernoulli Poisson input), got {max_rate} Hz"
             )
         for name, value in (("rest_v", rest_v), ("reset_v", reset_v), ("thresh_v", thresh_v)):
-            _real(name, value)
+            as_float(name, value)
         check_greater("thresh_v", thresh_v, "reset_v", reset_v)
         nonnegative("refrac_t", refrac_t, "ms")
         for name, value in (
@@ -397,8 +391,8 @@ class RewardModulatedClassifier(SpikingModule):
         positive("hit_rate_smoothing", hit_rate_smoothing)
         if hit_rate_smoothing > 1:
             raise ValueError(f"hit_rate_smoothing must be in (0, 1], got {hit_rate_smoothing!r}")
-        _real("lr_post", lr_post)
-        _real("lr_pre", lr_pre)
+        as_float("lr_post", lr_post)
+        as_float("lr_pre", lr_pre)
         check_choice("trace_mode", trace_mode, ("cumulative", "nearest"))
         if scale is not None:
             positive("scale", scale)

@@ -11,8 +11,7 @@ event frames (N-MNIST, DVS Gesture).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from numbers import Real
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
-from .._validation import check_choice, check_greater, finite, nonnegative, positive
+from .._validation import as_float, check_choice, check_greater, nonnegative, positive
 from ..encode import PoissonEncoder
 from ..functional.neurons import lif_coefficients, lif_integrate
 from ..functional.spikes import SURROGATE_NAMES, Surrogate
@@ -78,13 +77,6 @@ def _ints(name: str, value: object, length: int | None, what: str) -> tuple[int,
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise ValueError(f"{name} must be {what}, got {value!r}")
     return items
-
-
-def _real(name: str, value: object, check: Callable[..., Any] = finite, unit: str = "") -> float:
-    """``value`` as a float, checked by ``check`` (``finite``, ``positive``, ``nonnegative``)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    return float(check(name, float(value)) if check is finite else check(name, float(value), unit))
 
 
 class _LeakyIntegrator(StatefulModule):
@@ -386,8 +378,8 @@ class SurrogateConvSNN(SpikingModule):
         _int_at_least("num_classes", num_classes, 2, "an int of at least 2")
         check_choice("encoding", encoding, ENCODINGS)
         _int_at_least("n_steps", n_steps, 1, "a positive int (time steps per static input)")
-        step_time = _real("step_time", step_time, positive, "ms")
-        max_rate = _real("max_rate", max_rate, positive, "Hz")
+        step_time = as_float("step_time", step_time, positive, "ms")
+        max_rate = as_float("max_rate", max_rate, positive, "Hz")
         if encoding == "poisson" and max_rate * step_time > 1000.0:
             raise ValueError(
                 f"max_rate must be at most one spike per step, 1000 / step_time = "
@@ -404,26 +396,26 @@ class SurrogateConvSNN(SpikingModule):
         check_choice("pooling", pooling, POOLINGS)
         _feature_shape(input_shape, channels, kernel_size, _padding(padding, kernel_size))
         _int_at_least("hidden", hidden, 1, "a positive int (neurons of the hidden layer)")
-        dropout = _real("dropout", dropout)
+        dropout = as_float("dropout", dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-        time_constant = _real("time_constant", time_constant, positive, "ms")
-        rest_v = _real("rest_v", rest_v)
-        reset_v = _real("reset_v", reset_v)
-        thresh_v = _real("thresh_v", thresh_v)
+        time_constant = as_float("time_constant", time_constant, positive, "ms")
+        rest_v = as_float("rest_v", rest_v)
+        reset_v = as_float("reset_v", reset_v)
+        thresh_v = as_float("thresh_v", thresh_v)
         check_greater("thresh_v", thresh_v, "reset_v", reset_v)
         check_greater("thresh_v", thresh_v, "rest_v", rest_v)
-        refrac_t = _real("refrac_t", refrac_t, nonnegative, "ms")
+        refrac_t = as_float("refrac_t", refrac_t, nonnegative, "ms")
         check_choice("surrogate", surrogate, SURROGATE_NAMES)
-        surrogate_slope = _real("surrogate_slope", surrogate_slope, positive, "1/mV")
+        surrogate_slope = as_float("surrogate_slope", surrogate_slope, positive, "1/mV")
         check_choice("readout", readout, READOUTS)
-        count_scale = _real("count_scale", count_scale, positive)
-        readout_time_constant = _real(
+        count_scale = as_float("count_scale", count_scale, positive)
+        readout_time_constant = as_float(
             "readout_time_constant", readout_time_constant, positive, "ms"
         )
-        weight_gain = _real("weight_gain", weight_gain, positive)
-        lr = _real("lr", lr, positive)
-        weight_decay = _real("weight_decay", weight_decay, nonnegative)
+        weight_gain = as_float("weight_gain", weight_gain, positive)
+        lr = as_float("lr", lr, positive)
+        weight_decay = as_float("weight_decay", weight_decay, nonnegative)
         check_choice("optimizer", optimizer, OPTIMIZERS)
         check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         super().__init__(step_time=step_time, time_dim=time_dim, seed=seed)

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from numbers import Real
 from typing import Any
 
 import torch
 
-from .._validation import check_choice, finite, nonnegative, positive
+from .._validation import as_float, check_choice, finite, nonnegative, positive
 from ..functional.traces import (
     cumulative_trace_,
     nearest_trace_,
@@ -55,17 +54,6 @@ __all__ = [
     "EMAReducer",
     "PriorTraceReducer",
 ]
-
-
-def _number(name: str, value: object, check, unit: str = "") -> float:
-    """Validate a scalar hyperparameter with ``check`` and return it as a float."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"{name} must be a number, got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    return float(check(name, float(value), unit) if unit else check(name, float(value)))
 
 
 def _state_dtype(value: torch.Tensor) -> torch.dtype:
@@ -127,9 +115,9 @@ class _EventReducer(Reducer):
 
     def __init__(self, target: float = 1.0, tolerance: float | None = None) -> None:
         super().__init__()
-        self._target = _number("target", target, finite)
+        self._target = as_float("target", target, finite)
         self._tolerance = (
-            None if tolerance is None else _number("tolerance", tolerance, nonnegative)
+            None if tolerance is None else as_float("tolerance", tolerance, nonnegative)
         )
 
     @property
@@ -201,8 +189,8 @@ class HistoryReducer(Reducer):
 
     def __init__(self, step_time: float, duration: float) -> None:
         super().__init__()
-        self._step_time = _number("step_time", step_time, positive, "ms")
-        self._duration = _number("duration", duration, nonnegative, "ms")
+        self._step_time = as_float("step_time", step_time, positive, "ms")
+        self._duration = as_float("duration", duration, nonnegative, "ms")
         # The small slack keeps e.g. duration=0.3, step_time=0.1 at 3 steps back, not 4.
         self._capacity = math.ceil(self._duration / self._step_time - 1e-9) + 1
         self._write = 0
@@ -285,8 +273,8 @@ class _DecayingTrace:
     r"""Mixin for reducers that keep a trace decaying by :math:`\exp(-\Delta t/\tau)` per step."""
 
     def _init_trace(self, step_time: float, time_constant: float) -> None:
-        self._step_time = _number("step_time", step_time, positive, "ms")
-        self._time_constant = _number("time_constant", time_constant, positive, "ms")
+        self._step_time = as_float("step_time", step_time, positive, "ms")
+        self._time_constant = as_float("time_constant", time_constant, positive, "ms")
         self._decay = trace_decay(self._step_time, self._time_constant)
         self.register_state("trace")
 
@@ -331,7 +319,7 @@ class _TraceReducer(_EventReducer, _DecayingTrace):
     ) -> None:
         super().__init__(target, tolerance)
         self._init_trace(step_time, time_constant)
-        self._amplitude = _number("amplitude", amplitude, finite)
+        self._amplitude = as_float("amplitude", amplitude, finite)
 
     @property
     def amplitude(self) -> float:
@@ -440,7 +428,7 @@ class ScaledTraceReducer(Reducer, _DecayingTrace):
     def __init__(self, step_time: float, time_constant: float, scale: float = 1.0) -> None:
         super().__init__()
         self._init_trace(step_time, time_constant)
-        self._scale = _number("scale", scale, finite)
+        self._scale = as_float("scale", scale, finite)
 
     @property
     def scale(self) -> float:
@@ -515,7 +503,7 @@ class TimeSinceEventReducer(_EventReducer):
         self, step_time: float, target: float = 1.0, tolerance: float | None = None
     ) -> None:
         super().__init__(target, tolerance)
-        self._step_time = _number("step_time", step_time, positive, "ms")
+        self._step_time = as_float("step_time", step_time, positive, "ms")
         self.register_state("elapsed")
 
     @property
@@ -620,14 +608,14 @@ class EMAReducer(Reducer):
                     f"step_time is used only with time_constant, got step_time={step_time!r} "
                     "with smoothing"
                 )
-            alpha = _number("smoothing", smoothing, finite)
+            alpha = as_float("smoothing", smoothing, finite)
             if not 0.0 < alpha <= 1.0:
                 raise ValueError(f"smoothing must be in (0, 1], got {alpha!r}")
         else:
             if step_time is None:
                 raise ValueError("step_time (ms) is required with time_constant, got None")
-            dt = _number("step_time", step_time, positive, "ms")
-            tau = _number("time_constant", time_constant, positive, "ms")
+            dt = as_float("step_time", step_time, positive, "ms")
+            tau = as_float("time_constant", time_constant, positive, "ms")
             alpha = 1.0 - math.exp(-dt / tau)
         self._smoothing = alpha
         self.register_state("average")

@@ -37,10 +37,8 @@ accumulates with ``batched=False``; with a callable it correlates per sample
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from numbers import Real
 from typing import Any, ClassVar
 
 import torch
@@ -153,46 +151,6 @@ def correlation_term(
     if isinstance(reduction, str):
         return connection.correlation(postsynaptic, presynaptic, reduction), False
     return connection.correlate(postsynaptic, presynaptic, "none"), True
-
-
-def reduce_batch(accumulator: Accumulator, term: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """Reduce a per-sample term ``(batch, *shape)`` for a string reduction; pass it on for a callable."""
-    reduction = accumulator.batch_reduction
-    if reduction == "sum":
-        return term.sum(0), False
-    if reduction == "mean":
-        return term.mean(0), False
-    return term, True
-
-
-def real(name: str, value: object, check: str = "finite", unit: str = "") -> float:
-    """Validate a scalar hyperparameter and return it as a float.
-
-    Args:
-        name: the argument's name, for the message.
-        value: the value.
-        check: ``"finite"``, ``"positive"`` or ``"nonnegative"``.
-        unit: appended to the message (e.g. ``"ms"``).
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: not finite, or outside the range ``check`` names.
-    """
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    number = float(value)
-    suffix = f" (in {unit})" if unit else ""
-    kind = {"positive": "positive and finite", "nonnegative": "non-negative and finite"}
-    expected = kind.get(check, "finite")
-    if (
-        not math.isfinite(number)
-        or (check == "positive" and not number > 0)
-        or (check == "nonnegative" and not number >= 0)
-    ):
-        raise ValueError(f"{name} must be {expected}{suffix}, got {value!r}")
-    return number
 
 
 def trace_mode(name: str, value: object) -> str:

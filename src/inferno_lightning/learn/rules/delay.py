@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
+from ..._validation import as_float, nonnegative, positive
 from ...neural.layers import Cell
 from ...observe import MonitorPool, TimeSinceEventReducer
 from ..constraints import Clamp
 from ..updater import Updater
-from .base import CellRecord, LearningRule, Observation, Terms, correlate_term, real
+from .base import CellRecord, LearningRule, Observation, Terms, correlate_term
 
 __all__ = ["DelayLearning"]
 
@@ -92,9 +93,9 @@ class DelayLearning(LearningRule):
         super().__init__({"lr": lr, "window": window, "lead": lead}, monitors)
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        config["lr"] = real("lr", config["lr"])
-        config["window"] = real("window", config["window"], "positive", "ms")
-        config["lead"] = real("lead", config["lead"], "nonnegative", "ms")
+        config["lr"] = as_float("lr", config["lr"])
+        config["window"] = as_float("window", config["window"], positive, "ms")
+        config["lead"] = as_float("lead", config["lead"], nonnegative, "ms")
         return config
 
     def check_cell(self, cell: Cell, config: Mapping[str, Any]) -> None:

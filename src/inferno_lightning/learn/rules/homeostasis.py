@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from ..._validation import as_float, nonnegative
 from ...neural.layers import Cell
 from ...observe import MonitorPool
-from .base import CellRecord, LearningRule, Observation, Terms, correlate_term, real
+from .base import CellRecord, LearningRule, Observation, Terms, correlate_term
 
 __all__ = ["LinearHomeostasis"]
 
@@ -73,8 +74,8 @@ class LinearHomeostasis(LearningRule):
         super().__init__({"lr": lr, "target_rate": target_rate}, monitors)
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        config["lr"] = real("lr", config["lr"])
-        config["target_rate"] = real("target_rate", config["target_rate"], "nonnegative", "Hz")
+        config["lr"] = as_float("lr", config["lr"])
+        config["target_rate"] = as_float("target_rate", config["target_rate"], nonnegative, "Hz")
         return config
 
     def observations(self, cell: Cell, config: Mapping[str, Any]) -> dict[str, Observation]:

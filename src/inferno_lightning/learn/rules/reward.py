@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..._validation import check_finite
+from ..._validation import as_float, check_finite, positive
 from ...neural.layers import Cell
 from ...observe import MonitorPool
 from .base import (
@@ -33,7 +33,6 @@ from .base import (
     Observation,
     Terms,
     correlate_term,
-    real,
 )
 from .stdp import pair_config, pair_observations
 
@@ -70,7 +69,7 @@ class _RewardModulated(LearningRule):
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         config = pair_config(config)
-        config["scale"] = real("scale", config["scale"])
+        config["scale"] = as_float("scale", config["scale"])
         return config
 
     def observations(self, cell: Cell, config: Mapping[str, Any]) -> dict[str, Observation]:
@@ -242,8 +241,8 @@ class MSTDPET(_RewardModulated):
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         config = super().check_config(config)
-        config["tc_eligibility"] = real(
-            "tc_eligibility", config["tc_eligibility"], "positive", "ms"
+        config["tc_eligibility"] = as_float(
+            "tc_eligibility", config["tc_eligibility"], positive, "ms"
         )
         return config
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..._validation import check_choice
+from ..._validation import as_float, check_choice, positive
 from ...neural.layers import Cell
 from ...observe import (
     CumulativeTraceReducer,
@@ -35,7 +35,6 @@ from .base import (
     Observation,
     Terms,
     correlation_term,
-    real,
     trace_mode,
 )
 
@@ -54,10 +53,10 @@ def trace_reducer(mode: str, step_time: float, time_constant: float) -> Reducer:
 
 def pair_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate the pair-STDP hyperparameters ``lr_post, lr_pre, tc_post, tc_pre, trace_mode``."""
-    config["lr_post"] = real("lr_post", config["lr_post"])
-    config["lr_pre"] = real("lr_pre", config["lr_pre"])
-    config["tc_post"] = real("tc_post", config["tc_post"], "positive", "ms")
-    config["tc_pre"] = real("tc_pre", config["tc_pre"], "positive", "ms")
+    config["lr_post"] = as_float("lr_post", config["lr_post"])
+    config["lr_pre"] = as_float("lr_pre", config["lr_pre"])
+    config["tc_post"] = as_float("tc_post", config["tc_post"], positive, "ms")
+    config["tc_pre"] = as_float("tc_pre", config["tc_pre"], positive, "ms")
     config["trace_mode"] = trace_mode("trace_mode", config["trace_mode"])
     return config
 
@@ -316,9 +315,9 @@ class TripletSTDP(LearningRule):
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         for name in ("a2_plus", "a3_plus", "a2_minus", "a3_minus"):
-            config[name] = real(name, config[name])
+            config[name] = as_float(name, config[name])
         for name in ("tc_plus", "tc_minus", "tc_x", "tc_y"):
-            config[name] = real(name, config[name], "positive", "ms")
+            config[name] = as_float(name, config[name], positive, "ms")
         config["trace_mode"] = trace_mode("trace_mode", config["trace_mode"])
         return config
 
