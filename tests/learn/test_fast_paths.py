@@ -453,3 +453,28 @@ def test_a_dense_clamped_step_is_computed_into_one_tensor_and_equals_the_formula
     torch.testing.assert_close(weight, expected, rtol=1e-6, atol=1e-6)
     if w_min is not None:  # the clamp did bite
         assert weight.min() == 0.0 if use_d else weight.max() == 1.0
+
+
+@pytest.mark.parametrize("spiking", ["post", "pre"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_sparse_spikes_are_summed_only_at_their_rows_or_columns(spiking, batch) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    connection = LinearDense(120, 100, synapse=DeltaCurrent(120, 1.0))
+    generator = torch.Generator().manual_seed(9)
+    spikes = torch.rand(batch, 100 if spiking == "post" else 120, generator=generator) < 0.02
+    trace = torch.rand(batch, 120 if spiking == "post" else 100, generator=generator)
+    post, pre = (spikes, trace) if spiking == "post" else (trace, spikes)
+    by_hand = post.float().t() @ pre.float() / batch
+    start = torch.rand(100, 120, generator=generator)
+    with torch.no_grad():
+        correlation = connection.correlation(post, pre, "mean")
+        out = start.clone()
+        correlation.add_to_(out, alpha=-2.0)
+        torch.testing.assert_close(out, start - 2.0 * by_hand)
+        # Only the rows (columns) of spikes were written: the rest is the very same values.
+        touched = spikes.any(0)
+        untouched = out[~touched] if spiking == "post" else out[:, ~touched]
+        kept = start[~touched] if spiking == "post" else start[:, ~touched]
+        assert torch.equal(untouched, kept)
+        torch.testing.assert_close(correlation.write_(torch.full_like(start, 5.0)), by_hand)

@@ -70,6 +70,7 @@ from torch import nn
 from .._validation import host_readable
 from ..functional.bounding import Bound, ClampBound, resolve_bound
 from ..neural.base import Correlation
+from ..neural.connections import EVENT_FRACTION
 from .constraints import check_limits
 
 __all__ = ["Accumulator", "PendingUpdate", "PreparedUpdate", "Reduction", "ReductionFn"]
@@ -78,11 +79,6 @@ Reduction = Literal["mean", "sum"]
 ReductionFn = Callable[[torch.Tensor], torch.Tensor]
 _REDUCTIONS = ("mean", "sum")
 _TERMS = ("potentiation", "depression")
-
-#: Largest fraction of a weight's elements an event-driven update may touch (rows of the
-#: postsynaptic neurons that spiked and columns of the inputs that did); beyond it the
-#: dense path, whose passes over the whole weight are cheaper than scattered blocks.
-EVENT_FRACTION = 0.25
 
 
 class PendingUpdate(NamedTuple):
