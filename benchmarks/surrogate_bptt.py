@@ -36,7 +36,7 @@ iterations each, torch 2.15 on CPU, under the steady allocator of
 Target <= 1.1x: met. About 75 % of either is the three matrix products per
 layer step (forward addmm, backward grad-input and grad-weight); the rest of
 ours over the reference is per-step Python (input checks, the neuron's state
-bookkeeping) and the delta synapse's copy of the input spikes. Before the no-refractory fast path in ``_SpikingNeuron._fire`` (the
+bookkeeping) and the delta synapse's copy of the input spikes. Before the no-refractory fast path in ``functional.neurons.fire`` (the
 refractory count-down and hold skipped when ``refrac_t`` is zero and no neuron
 is refractory) ours was 1.10-1.11x at 1 thread.
 

@@ -99,6 +99,7 @@ from .neural import (
     Conv2d,
     DeltaCurrent,
     ExponentialCurrent,
+    IntegrateAndFire,
     LinearDense,
     Neuron,
     Serial,
@@ -133,95 +134,6 @@ def _nir() -> Any:
             "NIR export and import need the nir package: pip install 'inferno-lightning[nir]'"
         ) from error
     return nir
-
-
-# ------------------------------------------------------------------------------ IF neurons
-
-
-class IntegrateAndFire(Neuron):
-    r"""Integrate-and-fire neurons without leak, the counterpart of NIR's ``IF`` node.
-
-    .. math::
-
-        C \frac{dV}{dt} = I, \qquad V(t + \Delta t) = V(t) + \frac{\Delta t}{C} I
-
-    (exact for input held over the step), then a spike where
-    :math:`V \ge V_\text{thresh}` and a reset to :math:`V_\text{reset}`; no
-    refractory period. In NIR's form :math:`\dot v = r I` (time in s),
-    :math:`r = 1000 / C`.
-
-    Args:
-        shape: shape of the group, excluding the batch dimension.
-        step_time: :math:`\Delta t`, in ms.
-        capacitance: :math:`C`, in nF (positive); a float or a tensor broadcastable to ``shape``.
-        reset_v: :math:`V_\text{reset}` in mV, also the voltage after :meth:`reset`.
-        thresh_v: :math:`V_\text{thresh}` in mV, above ``reset_v``.
-
-    Raises:
-        ValueError: ``capacitance`` not positive, ``thresh_v`` not above ``reset_v``.
-
-    Shapes:
-        ``forward(inputs)``: ``(batch, *shape)`` nA -> spikes ``(batch, *shape)``.
-    """
-
-    def __init__(
-        self,
-        shape: int | tuple[int, ...],
-        step_time: float = 1.0,
-        *,
-        capacitance: float | torch.Tensor = 1.0,
-        reset_v: float | torch.Tensor = 0.0,
-        thresh_v: float | torch.Tensor = 1.0,
-    ) -> None:
-        super().__init__(shape, step_time)
-        values = {
-            "capacitance": capacitance,
-            "reset_v": reset_v,
-            "thresh_v": thresh_v,
-        }
-        for name, value in values.items():
-            tensor = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
-            try:
-                torch.broadcast_shapes(tuple(tensor.shape), self.shape)
-            except RuntimeError:
-                raise ValueError(
-                    f"{name} must be broadcastable to {self.shape}, got shape {tuple(tensor.shape)}"
-                ) from None
-            self.register_buffer(name, tensor)
-        if not bool((self.capacitance > 0).all()):
-            raise ValueError(f"capacitance must be positive (nF), got {capacitance!r}")
-        if not bool((self.thresh_v > self.reset_v).all()):
-            raise ValueError(f"thresh_v must be above reset_v, got {thresh_v!r} and {reset_v!r}")
-        self.register_state("_voltage")
-        self.register_state("_spike")
-
-    @property
-    def voltage(self) -> torch.Tensor | None:
-        """Membrane voltage in mV, ``(batch, *shape)``; ``None`` before the first step."""
-        return self._voltage
-
-    @property
-    def spike(self) -> torch.Tensor | None:
-        """Spikes of the last step, boolean ``(batch, *shape)``; ``None`` before the first step."""
-        return None if self._spike is None else self._spike.bool()
-
-    @property
-    def refrac(self) -> torch.Tensor | None:
-        """Remaining refractory time: always zero (no refractory period)."""
-        return None if self._voltage is None else torch.zeros_like(self._voltage)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
-        self.check_inputs(inputs)
-        voltage = self._voltage
-        if voltage is None:
-            voltage = self.reset_v.to(inputs.dtype).expand_as(inputs)
-        integrated = voltage + inputs * (self.step_time / self.capacitance.to(inputs.dtype))
-        fired = integrated >= self.thresh_v.to(inputs.dtype)
-        spikes = fired.to(inputs.dtype)
-        self._voltage = torch.where(fired, self.reset_v.to(inputs.dtype), integrated)
-        self._spike = spikes
-        return spikes
 
 
 # ------------------------------------------------------------------------------ export

@@ -17,6 +17,19 @@ def _t(values, device) -> torch.Tensor:
     return torch.tensor(values, dtype=F64, device=device)
 
 
+def _lif(inputs, voltage, refrac, *, step_time, time_constant, rest_v, reset_v, thresh_v,
+         refrac_t, resistance, surrogate=None):  # fmt: skip
+    """One LIF step from the parameters: (spikes, voltage, refrac)."""
+    coefficients = nf.lif_coefficients(
+        step_time, time_constant=time_constant, rest_v=rest_v, resistance=resistance
+    )
+    firing = nf.Firing(step_time, thresh_v=thresh_v, reset_v=reset_v, refrac_t=refrac_t)
+    spikes, state = nf.lif_step(
+        inputs, nf.NeuronState(voltage, refrac), coefficients, firing, surrogate
+    )
+    return spikes, state.voltage, state.refrac
+
+
 def test_lif_subthreshold_equals_closed_form(device):
     # Three neurons with their own time constants, resistances and currents, all
     # below threshold: V(t) = V_inf + (V0 - V_inf) exp(-t / tau), V_inf = rest + R I.
@@ -29,7 +42,7 @@ def test_lif_subthreshold_equals_closed_form(device):
     refrac = torch.zeros_like(current)
     trajectory = []
     for _ in range(1000):
-        spikes, voltage, refrac = nf.lif_step(
+        spikes, voltage, refrac = _lif(
             current,
             voltage,
             refrac,
@@ -65,7 +78,7 @@ def test_lif_interspike_interval_equals_closed_form(dt, device):
     steps = int(200 / dt)
     spikes = []
     for _ in range(steps):
-        z, voltage, refrac = nf.lif_step(
+        z, voltage, refrac = _lif(
             current,
             voltage,
             refrac,
@@ -90,37 +103,48 @@ def test_lif_interspike_interval_equals_closed_form(dt, device):
 
 def test_alif_step_by_hand(device):
     # One neuron, two samples, one threshold term: tau_a = 10 ms, increment 2 mV.
+    coefficients = nf.alif_coefficients(
+        1.0, time_constant=1.0, rest_v=-65.0, resistance=1.0, tc_adaptation=10.0,
+        spike_increment=2.0,
+    )  # fmt: skip
+    firing = nf.Firing(1.0, thresh_v=-50.0, reset_v=-65.0, refrac_t=0.0)
+
+    def step(inputs, state, **kwargs):
+        return nf.alif_step(inputs, state, coefficients, firing, **kwargs)
+
     adaptation = torch.zeros(1, 1, dtype=F64, device=device)
     voltage = _t([[-65.0], [-65.0]], device)
-    refrac = torch.zeros_like(voltage)
-    kwargs = dict(
-        step_time=1.0,
-        time_constant=1.0,
-        rest_v=-65.0,
-        reset_v=-65.0,
-        thresh_v=-50.0,
-        refrac_t=0.0,
-        resistance=1.0,
-        tc_adaptation=10.0,
-        spike_increment=2.0,
-    )
+    state = nf.ALIFState(voltage, torch.zeros_like(voltage), adaptation)
     strong = _t([[100.0], [0.0]], device)  # sample 0 spikes, sample 1 does not
-    spikes, voltage, refrac, adaptation = nf.alif_step(
-        strong, voltage, refrac, adaptation, **kwargs
-    )
+    spikes, state = step(strong, state)
     assert spikes.tolist() == [[1.0], [0.0]]
-    assert adaptation.item() == pytest.approx(2.0 * 0.5)  # mean over the batch
+    assert state.adaptation.item() == pytest.approx(2.0 * 0.5)  # mean over the batch
+    assert adaptation.item() == 0.0  # out of place by default
     quiet = torch.zeros_like(strong)
-    _, _, _, adaptation = nf.alif_step(quiet, voltage, refrac, adaptation, **kwargs)
-    assert adaptation.item() == pytest.approx(1.0 * math.exp(-0.1))
-    _, _, _, frozen = nf.alif_step(quiet, voltage, refrac, adaptation, training=False, **kwargs)
-    assert frozen.item() == adaptation.item()
+    _, state = step(quiet, state)
+    assert state.adaptation.item() == pytest.approx(1.0 * math.exp(-0.1))
+    _, frozen = step(quiet, state, training=False)
+    assert frozen.adaptation is state.adaptation
+    # in place: the adaptation tensor given is the one returned, updated
+    theta = state.adaptation.clone()
+    _, written = step(quiet, state._replace(adaptation=theta), inplace=True)
+    assert written.adaptation is theta and theta.item() == pytest.approx(math.exp(-0.2))
+    # a rank reducer sees the batch-reduced spikes and the reduction's name
+    seen = []
+
+    def reducer(reduced, reduction):
+        seen.append((reduced.tolist(), reduction))
+        return reduced * 3
+
+    _, reduced = step(strong, state._replace(adaptation=torch.zeros_like(theta)),
+                      batch_reduction="sum", rank_reducer=reducer)  # fmt: skip
+    assert seen == [([1.0], "sum")] and reduced.adaptation.item() == pytest.approx(6.0)
     # the raised threshold stops a drive that crosses -50 but not -50 + theta
     drive = torch.full_like(strong, 15.5 / (1 - math.exp(-1.0)))  # V1 = -49.5
     rest = torch.full_like(strong, -65.0)
-    spikes, *_ = nf.alif_step(drive, rest, refrac, adaptation, **kwargs)
+    spikes, _ = step(drive, nf.ALIFState(rest, None, state.adaptation))
     assert spikes.tolist() == [[0.0], [0.0]]
-    spikes, *_ = nf.alif_step(drive, rest, refrac, torch.zeros_like(adaptation), **kwargs)
+    spikes, _ = step(drive, nf.ALIFState(rest, None, torch.zeros_like(theta)))
     assert spikes.tolist() == [[1.0], [1.0]]
 
 
@@ -166,8 +190,10 @@ def test_qif_one_step_by_hand(device):
         resistance=2.0,
     )
     voltage = _t([[-60.0, -31.0]], device)
-    spikes, v, r = nf.qif_step(
-        _t([[2.0, 2.0]], device), voltage, torch.zeros_like(voltage), **kwargs
+    coefficients = nf.qif_coefficients(**kwargs_coefficients(kwargs))
+    firing = nf.Firing(1.0, thresh_v=-30.0, reset_v=-70.0, refrac_t=1.0)
+    spikes, (v, r) = nf.qif_step(
+        _t([[2.0, 2.0]], device), nf.NeuronState(voltage), coefficients, firing
     )
     # second neuron: -31 + 0.1 [0.1 * 34 * 24 + 4] = -31 + 8.56 = -22.44 >= -30: spike
     assert v[0, 0].item() == pytest.approx(-59.85, abs=1e-12)
@@ -188,19 +214,15 @@ def test_eif_one_step_by_hand(device):
     #    = -55 + 0.1 [-10 + 2 exp(-2.5) + 3]
     expected = -55.0 + 0.1 * (-10.0 + 2.0 * math.exp(-2.5) + 3.0)
     voltage = _t([[-55.0]], device)
-    spikes, v, _ = nf.eif_step(
+    coefficients = nf.eif_coefficients(
+        1.0, time_constant=10.0, rest_v=-65.0, rheobase_v=-50.0, sharpness=2.0, resistance=1.0
+    )
+    firing = nf.Firing(1.0, thresh_v=-40.0, reset_v=-65.0, refrac_t=2.0)
+    spikes, (v, _) = nf.eif_step(
         _t([[3.0]], device),
-        voltage,
-        torch.zeros_like(voltage),
-        step_time=1.0,
-        time_constant=10.0,
-        rest_v=-65.0,
-        rheobase_v=-50.0,
-        sharpness=2.0,
-        reset_v=-65.0,
-        thresh_v=-40.0,
-        refrac_t=2.0,
-        resistance=1.0,
+        nf.NeuronState(voltage, torch.zeros_like(voltage)),
+        coefficients,
+        firing,
     )
     assert spikes.item() == 0.0
     assert v.item() == pytest.approx(expected, abs=1e-12)
@@ -235,23 +257,21 @@ def test_adex_one_step_by_hand(device):
     assert expected[0][0] < -40.0 <= expected[1][0]  # as intended
     shape_k = lambda values: _t(values, device).view(2, 1)  # noqa: E731
     voltage = _t([[v] for v in v0], device)
-    spikes, v, refrac, w = nf.adex_step(
-        _t([[i] for i in current], device),
-        voltage,
-        torch.zeros_like(voltage),
-        _t([[[x] for x in row] for row in w0], device),
-        step_time=dt,
+    coefficients = nf.adex_coefficients(
+        dt,
         time_constant=tau,
         rest_v=rest,
         rheobase_v=v_t,
         sharpness=d_t,
-        reset_v=-70.0,
-        thresh_v=-40.0,
-        refrac_t=3.0,
         resistance=r,
         tc_adaptation=shape_k(tau_k),
         voltage_coupling=shape_k(a_k),
         spike_increment=shape_k(b_k),
+    )
+    firing = nf.Firing(dt, thresh_v=-40.0, reset_v=-70.0, refrac_t=3.0)
+    state = nf.AdExState(voltage, None, _t([[[x] for x in row] for row in w0], device))
+    spikes, (v, refrac, w) = nf.adex_step(
+        _t([[i] for i in current], device), state, coefficients, firing
     )
     assert spikes.tolist() == [[0.0], [1.0]]
     assert v[0, 0].item() == pytest.approx(expected[0][0], abs=1e-12)
@@ -273,19 +293,13 @@ def test_izhikevich_one_step_by_hand(device):
     # sample 1: v = 29 crosses 30: v <- c = -65, u <- u' + d
     voltage = _t([[-65.0], [29.0]], device)
     recovery = _t([[-10.0], [-2.0]], device)
-    spikes, v, refrac, u = nf.izhikevich_step(
-        _t([[10.0], [10.0]], device),
-        voltage,
-        torch.zeros_like(voltage),
-        recovery,
-        step_time=0.5,
-        reset_v=-65.0,
-        thresh_v=30.0,
-        refrac_t=0.0,
-        tc_adaptation=50.0,
-        voltage_coupling=0.2,
-        spike_increment=8.0,
-        resistance=1.0,
+    coefficients = nf.izhikevich_coefficients(
+        0.5, tc_adaptation=50.0, voltage_coupling=0.2, resistance=1.0, spike_increment=8.0
+    )
+    firing = nf.Firing(0.5, thresh_v=30.0, reset_v=-65.0, refrac_t=0.0)
+    state = nf.IzhikevichState(voltage, torch.zeros_like(voltage), recovery)
+    spikes, (v, refrac, u) = nf.izhikevich_step(
+        _t([[10.0], [10.0]], device), state, coefficients, firing
     )
     assert spikes.tolist() == [[0.0], [1.0]]
     assert v[0, 0].item() == pytest.approx(-63.0, abs=1e-12)
@@ -300,7 +314,7 @@ def test_lif_step_surrogate_gradient_one_step(device):
     surrogate = Surrogate("arctan", 0.5)
     current = _t([[40.0, 20.0]], device).requires_grad_()
     voltage = torch.full_like(current, -65.0).detach()
-    spikes, _, _ = nf.lif_step(
+    spikes, _, _ = _lif(
         current,
         voltage,
         torch.zeros_like(voltage),
@@ -349,3 +363,43 @@ def test_hold_spike_reset_select_equals_hold_spike_reset(surrogate, device):
     assert lerp[0].sum() > 0 and (lerp[2] > 0).any()
     for a, b in zip(lerp, select, strict=True):
         assert (a is None and b is None) or torch.equal(a, b)
+
+
+@pytest.mark.parametrize("surrogate", [None, Surrogate("arctan", 0.5)])
+def test_fire_without_any_refractory_time_skips_the_hold(surrogate, device):
+    # refrac None and refrac_t None (zero everywhere): nothing can be held, so the step is
+    # threshold and reset alone, with the values and gradients of the full hold at zero.
+    integrated = _t([[-50.0, -56.0, -49.0, -70.0], [-20.0, -50.5, -51.0, -50.0]], device)
+    voltage = torch.full_like(integrated, -60.0)
+    thresh = _t([-50.0, -55.0, -50.0, -52.0], device)
+    results = []
+    for refrac, firing in [
+        (None, nf.Firing(1.0, thresh_v=thresh, reset_v=-65.0, refrac_t=None)),
+        (torch.zeros_like(voltage), nf.Firing(1.0, thresh_v=thresh, reset_v=-65.0, refrac_t=0.0)),
+    ]:
+        leaf = integrated.clone().requires_grad_(surrogate is not None)
+        spikes, new_voltage, new_refrac = nf.fire(leaf, voltage, refrac, firing, surrogate)
+        grad = None
+        if surrogate is not None:
+            (grad,) = torch.autograd.grad((spikes * 3 + new_voltage).sum(), leaf)
+        results.append((spikes, new_voltage, new_refrac, grad))
+    fast, full = results
+    assert fast[2] is None and not full[2].any()
+    assert fast[0].tolist() == [[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 1.0]]
+    for a, b in zip(fast[:2] + fast[3:], full[:2] + full[3:], strict=True):
+        assert (a is None and b is None) or torch.equal(a, b)
+
+
+def test_integrate_and_fire_step_by_hand(device):
+    # V' = V + dt I / C: 0.5 nA for 1 ms on 2 nF adds 0.25 mV; reset to -1 at threshold 0.5.
+    coefficients = nf.integrate_and_fire_coefficients(1.0, capacitance=_t([2.0, 4.0], device))
+    firing = nf.Firing(1.0, thresh_v=0.5, reset_v=-1.0)
+    state = nf.NeuronState(torch.zeros(1, 2, dtype=F64, device=device))
+    voltages = []
+    for _ in range(3):
+        spikes, state = nf.integrate_and_fire_step(
+            torch.full((1, 2), 0.5, dtype=F64, device=device), state, coefficients, firing
+        )
+        voltages.append(state.voltage[0].tolist())
+        assert state.refrac is None  # no refractory period: none kept
+    assert voltages == [[0.25, 0.125], [-1.0, 0.25], [-0.75, 0.375]]

@@ -1,30 +1,42 @@
-r"""Neuron updates: pure functions, one simulation step each.
+r"""Neuron models as pure functions: one step of each model.
 
 Units: time in ms, voltage in mV, current in nA, resistance in MOhm (so
 :math:`R I` is in mV). Tensors are ``(batch, *shape)``; parameters are floats or
 tensors broadcastable to ``shape`` (per-neuron values).
 
-Every model splits into three parts:
+A model is its parameters plus one step function. The parameters are turned
+once into per-step constants: the model's coefficients (``*_coefficients``:
+decay factors and rates, so the step does no exponentials or divisions) and
+the :class:`Firing` constants every model shares (threshold, reset,
+refractory period, :math:`\Delta t`). A step then reads
 
-* ``*_coefficients``: the per-step constants (decay factors, rates) computed
-  once from the parameters, so the hot path does no exponentials or divisions;
-* ``*_integrate``: the voltage (and adaptation) update with this step's input,
-  from the coefficients;
-* :func:`~inferno_lightning.functional.spikes.hold_spike_reset`: refractory hold,
-  threshold, reset (shared by every model); :func:`hold_spike_reset_select`
-  computes the same for a step that ``torch.compile`` traces.
+.. code-block:: python
 
-``*_step`` strings the three together with the parameters as arguments; the
-neuron modules cache the coefficients and call the parts. One step's order, for
-every model: integrate with this step's input, then spike where
-:math:`V \ge V_\text{thresh}`, then reset (see
-:mod:`~inferno_lightning.functional.spikes` for the refractory rule). Models
-with adaptation update it from the voltage at the start of the step and then
-add the spike-triggered increment of this step's spikes.
+    spikes, state = lif_step(inputs, state, coefficients, firing, surrogate)
+
+with ``state`` the model's per-sample state (a named tuple: :class:`NeuronState`,
+:class:`ALIFState`, :class:`AdExState`, :class:`IzhikevichState`) and a new
+state returned, never the old one overwritten. The neuron modules of
+:mod:`inferno_lightning.neural.neurons` hold the parameters and the state,
+check the inputs, cache the constants and call these steps, eagerly and
+under ``torch.compile`` alike: there is no other implementation.
+
+One step's order, for every model: integrate with this step's input
+(``*_integrate``), then the shared refractory hold, threshold and reset (see
+:mod:`~inferno_lightning.functional.spikes` for the refractory rule).
+Models with adaptation update it from the state at the start of the step and
+then add the spike-triggered increment of this step's spikes.
+
+A remaining refractory time of ``None`` in a state, and a
+:attr:`Firing.refrac_t` of ``None``, mean zero everywhere; with both, nothing
+can be held, and the step skips the refractory count-down and hold (the same
+numbers and gradients, five elementwise passes fewer) and returns ``None``
+again.
 
 Integration schemes: LIF (and ALIF) is integrated exactly for an input held
-constant over the step; QIF, EIF, AdEx and Izhikevich by forward Euler, all
-derivatives taken at the state at the start of the step.
+constant over the step, integrate-and-fire exactly; QIF, EIF, AdEx and
+Izhikevich by forward Euler, all derivatives taken at the state at the start
+of the step.
 
 These functions do not validate their arguments: the modules built on them do.
 """
@@ -37,23 +49,39 @@ from typing import NamedTuple
 
 import torch
 
-from .spikes import SpikeFunction, _operand, hold_spike_reset, refractory_step, threshold
+from .spikes import (
+    SpikeFunction,
+    _as_tensor_like,
+    _operand,
+    hold_spike_reset,
+    refractory_step,
+    threshold,
+)
 from .traces import trace_decay
 
 __all__ = [
     "EXP_LIMIT",
     "BATCH_REDUCTIONS",
+    "Firing",
+    "NeuronState",
+    "fire",
+    "hold_spike_reset_select",
+    "add_on_spike_",
+    "reduce_batch",
     "LIFCoefficients",
     "lif_coefficients",
     "lif_integrate",
     "lif_step",
-    "add_on_spike_",
-    "hold_spike_reset_select",
-    "reduce_batch",
+    "ALIFCoefficients",
+    "ALIFState",
+    "alif_coefficients",
     "adaptive_threshold_decay",
     "adaptive_threshold_update",
     "adaptive_threshold_update_",
     "alif_step",
+    "IntegrateAndFireCoefficients",
+    "integrate_and_fire_coefficients",
+    "integrate_and_fire_step",
     "QIFCoefficients",
     "qif_coefficients",
     "qif_integrate",
@@ -63,10 +91,12 @@ __all__ = [
     "eif_integrate",
     "eif_step",
     "AdExCoefficients",
+    "AdExState",
     "adex_coefficients",
     "adex_integrate",
     "adex_step",
     "IzhikevichCoefficients",
+    "IzhikevichState",
     "izhikevich_coefficients",
     "izhikevich_integrate",
     "izhikevich_step",
@@ -74,6 +104,7 @@ __all__ = [
 
 Scalar = float | torch.Tensor
 BatchReduction = str | Callable[[torch.Tensor, int], torch.Tensor]
+RankReducer = Callable[[torch.Tensor, str], torch.Tensor]
 
 EXP_LIMIT: float = 50.0
 r"""Cap on :math:`\ln` of the EIF/AdEx exponential term: :math:`\Delta_T e^{(V - V_T)/\Delta_T} \le e^{50}` mV."""
@@ -113,6 +144,39 @@ def add_on_spike_(state: torch.Tensor, spikes: torch.Tensor, increment: Scalar) 
     return _add_product_(state, increment, spikes)
 
 
+# ------------------------------------------------------------ the shared end of a step
+
+
+class Firing(NamedTuple):
+    r"""The constants of the end of a step that every model shares: hold, threshold, reset.
+
+    Attributes:
+        step_time: :math:`\Delta t`, in ms (the refractory count-down).
+        thresh_v: :math:`V_\text{thresh}` in mV, float or tensor broadcastable to the voltage.
+        reset_v: :math:`V_\text{reset}` in mV, float or tensor broadcastable to the voltage.
+        refrac_t: :math:`t_\text{refrac}` in ms, float or tensor broadcastable to
+            the voltage; ``None`` for no refractory period (zero everywhere).
+    """
+
+    step_time: float
+    thresh_v: Scalar
+    reset_v: Scalar
+    refrac_t: Scalar | None = None
+
+
+class NeuronState(NamedTuple):
+    r"""Per-sample state of the models with a membrane voltage only (LIF, QIF, EIF, IF).
+
+    Attributes:
+        voltage: :math:`V` in mV, ``(batch, *shape)``.
+        refrac: remaining refractory time in ms, ``(batch, *shape)``; ``None``
+            for zero everywhere.
+    """
+
+    voltage: torch.Tensor
+    refrac: torch.Tensor | None = None
+
+
 def hold_spike_reset_select(
     integrated: torch.Tensor,
     voltage: torch.Tensor,
@@ -133,8 +197,8 @@ def hold_spike_reset_select(
     float spikes, the voltage and the refractory time; Inductor lowers each
     ``lerp`` to about ten vector operations, so compiled this form is the
     faster one (``benchmarks/lif_forward.py --compiled``). Eagerly it is the
-    slower form (each boolean mask is a tensor),
-    so the neuron modules call it only while ``torch.compile`` traces them.
+    slower form (each boolean mask is a tensor), so :func:`fire` uses it only
+    while ``torch.compile`` traces the step.
 
     Args:
         integrated: voltage after this step's integration, in mV, ``(batch, *shape)``.
@@ -160,6 +224,62 @@ def hold_spike_reset_select(
     refrac_t = refrac_t.to(refrac.dtype) if isinstance(refrac_t, torch.Tensor) else refrac_t
     refrac = torch.where(fired, refrac_t, refrac)
     return spikes, voltage, refrac
+
+
+def fire(
+    integrated: torch.Tensor,
+    voltage: torch.Tensor,
+    refrac: torch.Tensor | None,
+    firing: Firing,
+    surrogate: SpikeFunction | None = None,
+    thresh_v: Scalar | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    r"""The end of every model's step: refractory hold, threshold and reset.
+
+    :func:`~inferno_lightning.functional.spikes.hold_spike_reset` with the
+    :class:`Firing` constants; under ``torch.compile``, the same step as
+    :func:`hold_spike_reset_select` (the form Inductor fuses best). When
+    ``refrac`` and ``firing.refrac_t`` are both ``None`` (zero everywhere)
+    nothing is held: the spikes and the reset are computed from ``integrated``
+    directly and the refractory time stays ``None``.
+
+    Args:
+        integrated: voltage after this step's integration, in mV, ``(batch, *shape)``.
+        voltage: voltage before this step, in mV, ``(batch, *shape)``.
+        refrac: remaining refractory time before this step, in ms,
+            ``(batch, *shape)``, or ``None`` for zero everywhere.
+        firing: the constants; see :class:`Firing`.
+        surrogate: see :func:`~inferno_lightning.functional.spikes.threshold`.
+        thresh_v: a threshold in mV to use instead of ``firing.thresh_v`` (ALIF's
+            effective threshold).
+
+    Returns:
+        ``(spikes, voltage, refrac)``: 0/1 spikes of ``integrated``'s dtype,
+        post-reset voltage and remaining refractory time (``None`` where it
+        stayed zero everywhere).
+    """
+    if thresh_v is None:
+        thresh_v = firing.thresh_v
+    refrac_t = firing.refrac_t
+    if refrac is None:
+        if refrac_t is None:
+            # Nothing can be held: skip the count-down and the hold (the values and gradients
+            # of hold_spike_reset, five elementwise passes fewer forward and back).
+            spikes = threshold(integrated, thresh_v, surrogate)
+            reset_v = _as_tensor_like(firing.reset_v, integrated)
+            return spikes, torch.lerp(integrated, reset_v, spikes.detach()), None
+        refrac = torch.zeros_like(integrated)
+    step = hold_spike_reset_select if torch.compiler.is_compiling() else hold_spike_reset
+    return step(
+        integrated,
+        voltage,
+        refrac,
+        step_time=firing.step_time,
+        thresh_v=thresh_v,
+        reset_v=firing.reset_v,
+        refrac_t=0.0 if refrac_t is None else refrac_t,
+        surrogate=surrogate,
+    )
 
 
 # ---------------------------------------------------------------------------- LIF
@@ -225,18 +345,11 @@ def lif_integrate(
 
 def lif_step(
     inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    *,
-    step_time: float,
-    time_constant: Scalar,
-    rest_v: Scalar,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
-    resistance: Scalar,
+    state: NeuronState,
+    coefficients: LIFCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, NeuronState]:
     r"""One step of a leaky integrate-and-fire neuron with absolute refractory period.
 
     .. math::
@@ -244,39 +357,30 @@ def lif_step(
         \tau \frac{dV}{dt} = -(V - V_\text{rest}) + R I
 
     integrated exactly (:func:`lif_integrate`), then held, thresholded and reset
-    by :func:`~inferno_lightning.functional.spikes.hold_spike_reset`.
+    by :func:`fire`.
 
     Args:
         inputs: current :math:`I` in nA, ``(batch, *shape)``.
-        voltage: :math:`V` in mV, ``(batch, *shape)``.
-        refrac: remaining refractory time in ms, ``(batch, *shape)``.
-        step_time: :math:`\Delta t`, in ms.
-        time_constant: :math:`\tau`, in ms.
-        rest_v: :math:`V_\text{rest}`, in mV.
-        reset_v: :math:`V_\text{reset}`, in mV.
-        thresh_v: :math:`V_\text{thresh}`, in mV.
-        refrac_t: absolute refractory period, in ms.
-        resistance: :math:`R`, in MOhm.
+        state: :math:`V` in mV and the remaining refractory time in ms.
+        coefficients: from :func:`lif_coefficients`.
+        firing: threshold, reset, refractory period and :math:`\Delta t`.
         surrogate: ``None`` or a spike function such as
             :class:`~inferno_lightning.functional.spikes.Surrogate`.
 
     Returns:
-        ``(spikes, voltage, refrac)``, each ``(batch, *shape)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
+
+    Example::
+
+        >>> coefficients = lif_coefficients(1.0, time_constant=20.0, rest_v=-65.0, resistance=1.0)
+        >>> firing = Firing(1.0, thresh_v=-50.0, reset_v=-65.0, refrac_t=2.0)
+        >>> state = NeuronState(torch.full((8, 100), -65.0))
+        >>> spikes, state = lif_step(torch.full((8, 100), 20.0), state, coefficients, firing)
     """
-    coefficients = lif_coefficients(
-        step_time, time_constant=time_constant, rest_v=rest_v, resistance=resistance
-    )
+    voltage, refrac = state
     integrated = lif_integrate(inputs, voltage, coefficients)
-    return hold_spike_reset(
-        integrated,
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v,
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
-    )
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    return spikes, NeuronState(voltage, refrac)
 
 
 # ------------------------------------------------------------ adaptive threshold
@@ -365,25 +469,107 @@ def adaptive_threshold_update_(
     return _add_product_(adaptation.mul_(decay), spike_increment, reduced)
 
 
-def alif_step(
-    inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    adaptation: torch.Tensor,
-    *,
+class ALIFCoefficients(NamedTuple):
+    r"""Per-step constants of an ALIF step.
+
+    Attributes:
+        lif: the membrane's :class:`LIFCoefficients`.
+        adaptation_decay: :math:`e^{-\Delta t/\tau_k}`, broadcastable to ``(K, *shape)``.
+        spike_increment: :math:`\Delta\theta_k` in mV, broadcastable to ``(K, *shape)``.
+    """
+
+    lif: LIFCoefficients
+    adaptation_decay: Scalar
+    spike_increment: Scalar
+
+
+def alif_coefficients(
     step_time: float,
+    *,
     time_constant: Scalar,
     rest_v: Scalar,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
     resistance: Scalar,
     tc_adaptation: Scalar,
     spike_increment: Scalar,
-    batch_reduction: BatchReduction = "mean",
-    training: bool = True,
+) -> ALIFCoefficients:
+    r"""Constants of the ALIF step (see :class:`ALIFCoefficients`).
+
+    Args:
+        step_time, time_constant, rest_v, resistance: as :func:`lif_coefficients`.
+        tc_adaptation: :math:`\tau_k` in ms, broadcastable to ``(K, *shape)``.
+        spike_increment: :math:`\Delta\theta_k` in mV, broadcastable to ``(K, *shape)``.
+    """
+    return ALIFCoefficients(
+        lif_coefficients(
+            step_time, time_constant=time_constant, rest_v=rest_v, resistance=resistance
+        ),
+        adaptive_threshold_decay(step_time, tc_adaptation),
+        spike_increment,
+    )
+
+
+class ALIFState(NamedTuple):
+    r"""State of an ALIF group.
+
+    Attributes:
+        voltage: :math:`V` in mV, ``(batch, *shape)``.
+        refrac: remaining refractory time in ms, ``(batch, *shape)``, or ``None`` for zero.
+        adaptation: :math:`\theta` in mV, ``(K, *shape)``, shared by the batch.
+    """
+
+    voltage: torch.Tensor
+    refrac: torch.Tensor | None
+    adaptation: torch.Tensor
+
+
+def _only_sample(tensor: torch.Tensor, dim: int) -> torch.Tensor:
+    """The "reduction" of a batch of one: its only sample."""
+    return tensor.select(dim, 0)
+
+
+def _cast(value: Scalar, dtype: torch.dtype) -> Scalar:
+    if isinstance(value, torch.Tensor) and value.dtype is not dtype:
+        return value.to(dtype)
+    return value
+
+
+def _adapt(
+    adaptation: torch.Tensor,
+    spikes: torch.Tensor,
+    coefficients: ALIFCoefficients,
+    batch_reduction: BatchReduction,
+    rank_reducer: RankReducer | None,
+    inplace: bool,
+) -> torch.Tensor:
+    """This step's adaptive threshold update, outside autograd."""
+    reduced = reduce_batch(spikes, batch_reduction)
+    if rank_reducer is not None:
+        reduced = rank_reducer(reduced, batch_reduction)
+    update = adaptive_threshold_update_ if inplace else adaptive_threshold_update
+    dtype = adaptation.dtype
+    # The spikes are already reduced over the whole batch: taking the only sample of a
+    # batch of one reduces them again (exactly a "sum" over it, one kernel fewer).
+    return update(
+        adaptation,
+        reduced.unsqueeze(0),
+        decay=_cast(coefficients.adaptation_decay, dtype),
+        spike_increment=_cast(coefficients.spike_increment, dtype),
+        batch_reduction=_only_sample,
+    )
+
+
+def alif_step(
+    inputs: torch.Tensor,
+    state: ALIFState,
+    coefficients: ALIFCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    *,
+    batch_reduction: BatchReduction = "mean",
+    rank_reducer: RankReducer | None = None,
+    training: bool = True,
+    inplace: bool = False,
+) -> tuple[torch.Tensor, ALIFState]:
     r"""One step of an LIF neuron with spike-triggered adaptive threshold terms.
 
     The voltage follows :func:`lif_step` with the effective threshold
@@ -391,44 +577,112 @@ def alif_step(
     .. math:: V_\text{thresh,eff} = V_\text{thresh} + \sum_k \theta_k
 
     (:math:`\theta` as it was before this step); then, if ``training``, the
-    terms are updated by :func:`adaptive_threshold_update` with this step's
-    spikes (detached: the threshold passes no gradient back in time).
+    terms are updated with this step's spikes (detached: the threshold passes
+    no gradient back in time),
+
+    .. math::
+
+        \theta_k \leftarrow \theta_k\, e^{-\Delta t / \tau_k}
+                            + \Delta\theta_k\, \operatorname{reduce}(z),
+
+    the spikes reduced over the batch by ``batch_reduction`` and then, with
+    a ``rank_reducer``, over the ranks.
 
     Args:
-        inputs, voltage, refrac, step_time, time_constant, rest_v, reset_v,
-            thresh_v, refrac_t, resistance, surrogate: as :func:`lif_step`.
-        adaptation: :math:`\theta`, ``(K, *shape)`` in mV, shared by the batch.
-        tc_adaptation: :math:`\tau_k` in ms, broadcastable to ``(K, *shape)``.
-        spike_increment: :math:`\Delta\theta_k` in mV, broadcastable to ``(K, *shape)``.
+        inputs: current :math:`I` in nA, ``(batch, *shape)``.
+        state: voltage, remaining refractory time and :math:`\theta` (``(K, *shape)``).
+        coefficients: from :func:`alif_coefficients`.
+        firing: base threshold :math:`V_\text{thresh}`, reset, refractory period, :math:`\Delta t`.
+        surrogate: see :func:`lif_step`.
         batch_reduction: see :func:`reduce_batch`.
+        rank_reducer: ``f(reduced, batch_reduction) -> tensor``, combining the
+            batch-reduced spikes over the ranks (``None`` on one process).
         training: update :math:`\theta` (otherwise it is returned unchanged).
+        inplace: write the new :math:`\theta` into ``state.adaptation`` (a
+            tensor that needs no gradient) instead of a new tensor.
 
     Returns:
-        ``(spikes, voltage, refrac, adaptation)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
     """
-    coefficients = lif_coefficients(
-        step_time, time_constant=time_constant, rest_v=rest_v, resistance=resistance
-    )
-    integrated = lif_integrate(inputs, voltage, coefficients)
-    spikes, voltage, refrac = hold_spike_reset(
-        integrated,
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v + adaptation.sum(0),
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
+    voltage, refrac, adaptation = state
+    total = adaptation[0] if adaptation.shape[0] == 1 else adaptation.sum(0)
+    integrated = lif_integrate(inputs, voltage, coefficients.lif)
+    spikes, voltage, refrac = fire(
+        integrated, voltage, refrac, firing, surrogate, firing.thresh_v + total
     )
     if training:
-        adaptation = adaptive_threshold_update(
-            adaptation,
-            spikes.detach(),
-            decay=adaptive_threshold_decay(step_time, tc_adaptation),
-            spike_increment=spike_increment,
-            batch_reduction=batch_reduction,
-        )
-    return spikes, voltage, refrac, adaptation
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                adaptation = _adapt(
+                    adaptation,
+                    spikes.detach(),
+                    coefficients,
+                    batch_reduction,
+                    rank_reducer,
+                    inplace,
+                )
+        else:  # already without autograd: no context to enter, nothing to detach
+            adaptation = _adapt(
+                adaptation, spikes, coefficients, batch_reduction, rank_reducer, inplace
+            )
+    return spikes, ALIFState(voltage, refrac, adaptation)
+
+
+# ------------------------------------------------------------- integrate-and-fire
+
+
+class IntegrateAndFireCoefficients(NamedTuple):
+    r"""Per-step constant of the integrate-and-fire update :math:`V' = V + g I`.
+
+    Attributes:
+        gain: :math:`g = \Delta t / C`, in mV/nA.
+    """
+
+    gain: Scalar
+
+
+def integrate_and_fire_coefficients(
+    step_time: float, *, capacitance: Scalar
+) -> IntegrateAndFireCoefficients:
+    r"""Constant of the integrate-and-fire update (see :class:`IntegrateAndFireCoefficients`).
+
+    Args:
+        step_time: :math:`\Delta t`, in ms.
+        capacitance: :math:`C`, in nF.
+    """
+    return IntegrateAndFireCoefficients(step_time / capacitance)
+
+
+def integrate_and_fire_step(
+    inputs: torch.Tensor,
+    state: NeuronState,
+    coefficients: IntegrateAndFireCoefficients,
+    firing: Firing,
+    surrogate: SpikeFunction | None = None,
+) -> tuple[torch.Tensor, NeuronState]:
+    r"""One step of a integrate-and-fire neuron without leak.
+
+    .. math::
+
+        C \frac{dV}{dt} = I, \qquad V(t + \Delta t) = V(t) + \frac{\Delta t}{C} I
+
+    (exact for input held over the step), then held, thresholded and reset by
+    :func:`fire`.
+
+    Args:
+        inputs: current :math:`I` in nA, ``(batch, *shape)``.
+        state: :math:`V` in mV and the remaining refractory time in ms.
+        coefficients: from :func:`integrate_and_fire_coefficients`.
+        firing: threshold, reset, refractory period (usually ``None``) and :math:`\Delta t`.
+        surrogate: see :func:`lif_step`.
+
+    Returns:
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
+    """
+    voltage, refrac = state
+    integrated = _affine(inputs, coefficients.gain, voltage)
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    return spikes, NeuronState(voltage, refrac)
 
 
 # ---------------------------------------------------------------------------- QIF
@@ -491,50 +745,32 @@ def qif_integrate(
 
 def qif_step(
     inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    *,
-    step_time: float,
-    time_constant: Scalar,
-    rest_v: Scalar,
-    crit_v: Scalar,
-    affinity: Scalar,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
-    resistance: Scalar,
+    state: NeuronState,
+    coefficients: QIFCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, NeuronState]:
     r"""One step of a quadratic integrate-and-fire neuron (forward Euler).
 
     .. math:: \tau \frac{dV}{dt} = a (V - V_\text{rest})(V - V_\text{crit}) + R I
 
+    (:func:`qif_integrate`), then held, thresholded (``firing.thresh_v`` is the
+    spike cut-off) and reset by :func:`fire`.
+
     Args:
-        crit_v: :math:`V_\text{crit}` in mV, above which the voltage runs away.
-        affinity: :math:`a` in 1/mV.
-        others: as :func:`lif_step` (``thresh_v`` acts as the spike cut-off).
+        inputs: current :math:`I` in nA, ``(batch, *shape)``.
+        state: :math:`V` in mV and the remaining refractory time in ms.
+        coefficients: from :func:`qif_coefficients`.
+        firing: cut-off, reset, refractory period and :math:`\Delta t`.
+        surrogate: see :func:`lif_step`.
 
     Returns:
-        ``(spikes, voltage, refrac)``, each ``(batch, *shape)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
     """
-    coefficients = qif_coefficients(
-        step_time,
-        time_constant=time_constant,
-        rest_v=rest_v,
-        crit_v=crit_v,
-        affinity=affinity,
-        resistance=resistance,
-    )
-    return hold_spike_reset(
-        qif_integrate(inputs, voltage, coefficients),
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v,
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
-    )
+    voltage, refrac = state
+    integrated = qif_integrate(inputs, voltage, coefficients)
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    return spikes, NeuronState(voltage, refrac)
 
 
 # ---------------------------------------------------------------------------- EIF
@@ -615,20 +851,11 @@ def eif_integrate(
 
 def eif_step(
     inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    *,
-    step_time: float,
-    time_constant: Scalar,
-    rest_v: Scalar,
-    rheobase_v: Scalar,
-    sharpness: Scalar,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
-    resistance: Scalar,
+    state: NeuronState,
+    coefficients: EIFCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, NeuronState]:
     r"""One step of an exponential integrate-and-fire neuron (forward Euler).
 
     .. math::
@@ -636,32 +863,23 @@ def eif_step(
         \tau \frac{dV}{dt} = -(V - V_\text{rest})
             + \Delta_T \exp\!\left(\frac{V - V_T}{\Delta_T}\right) + R I
 
+    (:func:`eif_integrate`), then held, thresholded (``firing.thresh_v`` is the
+    spike cut-off) and reset by :func:`fire`.
+
     Args:
-        rheobase_v: :math:`V_T` in mV, where the exponential takes over.
-        sharpness: :math:`\Delta_T` in mV (slope factor).
-        others: as :func:`lif_step` (``thresh_v`` acts as the spike cut-off).
+        inputs: current :math:`I` in nA, ``(batch, *shape)``.
+        state: :math:`V` in mV and the remaining refractory time in ms.
+        coefficients: from :func:`eif_coefficients`.
+        firing: cut-off, reset, refractory period and :math:`\Delta t`.
+        surrogate: see :func:`lif_step`.
 
     Returns:
-        ``(spikes, voltage, refrac)``, each ``(batch, *shape)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
     """
-    coefficients = eif_coefficients(
-        step_time,
-        time_constant=time_constant,
-        rest_v=rest_v,
-        rheobase_v=rheobase_v,
-        sharpness=sharpness,
-        resistance=resistance,
-    )
-    return hold_spike_reset(
-        eif_integrate(inputs, voltage, coefficients),
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v,
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
-    )
+    voltage, refrac = state
+    integrated = eif_integrate(inputs, voltage, coefficients)
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    return spikes, NeuronState(voltage, refrac)
 
 
 # --------------------------------------------------------------------------- AdEx
@@ -678,6 +896,7 @@ class AdExCoefficients(NamedTuple):
         adaptation_keep: :math:`1 - \rho_k`, broadcastable to ``(K, *shape)``.
         adaptation_coupling: :math:`\rho_k a_k` in uS, broadcastable to ``(K, *shape)``.
         rest_v: :math:`V_\text{rest}`, in mV.
+        spike_increment: :math:`b_k` in nA, broadcastable to ``(K, *shape)``.
     """
 
     eif: EIFCoefficients
@@ -685,6 +904,7 @@ class AdExCoefficients(NamedTuple):
     adaptation_keep: Scalar
     adaptation_coupling: Scalar
     rest_v: Scalar
+    spike_increment: Scalar
 
 
 def adex_coefficients(
@@ -697,8 +917,17 @@ def adex_coefficients(
     resistance: Scalar,
     tc_adaptation: Scalar,
     voltage_coupling: Scalar,
+    spike_increment: Scalar,
 ) -> AdExCoefficients:
-    r"""Constants of the AdEx update (see :class:`AdExCoefficients`)."""
+    r"""Constants of the AdEx update (see :class:`AdExCoefficients`).
+
+    Args:
+        step_time, time_constant, rest_v, rheobase_v, sharpness, resistance: as
+            :func:`eif_coefficients`.
+        tc_adaptation: :math:`\tau_k` in ms, broadcastable to ``(K, *shape)``.
+        voltage_coupling: :math:`a_k` in uS (nA/mV), broadcastable to ``(K, *shape)``.
+        spike_increment: :math:`b_k` in nA, broadcastable to ``(K, *shape)``.
+    """
     eif = eif_coefficients(
         step_time,
         time_constant=time_constant,
@@ -709,8 +938,27 @@ def adex_coefficients(
     )
     adaptation_rate = step_time / tc_adaptation
     return AdExCoefficients(
-        eif, -eif.gain, 1 - adaptation_rate, adaptation_rate * voltage_coupling, rest_v
+        eif,
+        -eif.gain,
+        1 - adaptation_rate,
+        adaptation_rate * voltage_coupling,
+        rest_v,
+        spike_increment,
     )
+
+
+class AdExState(NamedTuple):
+    r"""Per-sample state of an AdEx group.
+
+    Attributes:
+        voltage: :math:`V` in mV, ``(batch, *shape)``.
+        refrac: remaining refractory time in ms, ``(batch, *shape)``, or ``None`` for zero.
+        adaptation: adaptation currents :math:`w` in nA, ``(batch, K, *shape)``.
+    """
+
+    voltage: torch.Tensor
+    refrac: torch.Tensor | None
+    adaptation: torch.Tensor
 
 
 def adex_integrate(
@@ -741,7 +989,7 @@ def adex_integrate(
     Returns:
         ``(voltage, adaptation)``: new tensors, ``(batch, *shape)`` and ``(batch, K, *shape)``.
     """
-    eif, current_gain, keep, coupling, rest_v = coefficients
+    eif, current_gain, keep, coupling, rest_v, _ = coefficients
     total = adaptation.select(1, 0) if adaptation.shape[1] == 1 else adaptation.sum(1)
     out = _add_product_(eif_integrate(inputs, voltage, eif), current_gain, total)
     new_adaptation = _add_product_(
@@ -752,24 +1000,11 @@ def adex_integrate(
 
 def adex_step(
     inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    adaptation: torch.Tensor,
-    *,
-    step_time: float,
-    time_constant: Scalar,
-    rest_v: Scalar,
-    rheobase_v: Scalar,
-    sharpness: Scalar,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
-    resistance: Scalar,
-    tc_adaptation: Scalar,
-    voltage_coupling: Scalar,
-    spike_increment: Scalar,
+    state: AdExState,
+    coefficients: AdExCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, AdExState]:
     r"""One step of an adaptive exponential integrate-and-fire neuron (forward Euler).
 
     .. math::
@@ -780,41 +1015,25 @@ def adex_step(
         \tau_k \frac{dw_k}{dt} &= a_k (V - V_\text{rest}) - w_k,
         \qquad w_k \leftarrow w_k + b_k \text{ on a spike}
 
-    The adaptation currents keep evolving while the voltage is held refractory.
+    (:func:`adex_integrate`), then held, thresholded and reset by :func:`fire`,
+    then the increment :math:`b_k` where the neuron spiked. The adaptation
+    currents keep evolving while the voltage is held refractory.
 
     Args:
-        adaptation: :math:`w` in nA, ``(batch, K, *shape)``.
-        tc_adaptation: :math:`\tau_k` in ms, broadcastable to ``(K, *shape)``.
-        voltage_coupling: :math:`a_k` in uS (nA/mV), broadcastable to ``(K, *shape)``.
-        spike_increment: :math:`b_k` in nA, broadcastable to ``(K, *shape)``.
-        others: as :func:`eif_step`.
+        inputs: current :math:`I` in nA, ``(batch, *shape)``.
+        state: voltage, remaining refractory time and :math:`w` (``(batch, K, *shape)``).
+        coefficients: from :func:`adex_coefficients`.
+        firing: cut-off, reset, refractory period and :math:`\Delta t`.
+        surrogate: see :func:`lif_step`.
 
     Returns:
-        ``(spikes, voltage, refrac, adaptation)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
     """
-    coefficients = adex_coefficients(
-        step_time,
-        time_constant=time_constant,
-        rest_v=rest_v,
-        rheobase_v=rheobase_v,
-        sharpness=sharpness,
-        resistance=resistance,
-        tc_adaptation=tc_adaptation,
-        voltage_coupling=voltage_coupling,
-    )
+    voltage, refrac, adaptation = state
     integrated, adaptation = adex_integrate(inputs, voltage, adaptation, coefficients)
-    spikes, voltage, refrac = hold_spike_reset(
-        integrated,
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v,
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
-    )
-    adaptation = add_on_spike_(adaptation, spikes.unsqueeze(1), spike_increment)
-    return spikes, voltage, refrac, adaptation
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    adaptation = add_on_spike_(adaptation, spikes.unsqueeze(1), coefficients.spike_increment)
+    return spikes, AdExState(voltage, refrac, adaptation)
 
 
 # --------------------------------------------------------------------- Izhikevich
@@ -830,22 +1049,51 @@ class IzhikevichCoefficients(NamedTuple):
         gain: :math:`\Delta t R`.
         recovery_keep: :math:`1 - \rho_u`.
         recovery_coupling: :math:`\rho_u b`.
+        spike_increment: :math:`d`, in mV/ms.
     """
 
     step_time: float
     gain: Scalar
     recovery_keep: Scalar
     recovery_coupling: Scalar
+    spike_increment: Scalar
 
 
 def izhikevich_coefficients(
-    step_time: float, *, tc_adaptation: Scalar, voltage_coupling: Scalar, resistance: Scalar
+    step_time: float,
+    *,
+    tc_adaptation: Scalar,
+    voltage_coupling: Scalar,
+    resistance: Scalar,
+    spike_increment: Scalar,
 ) -> IzhikevichCoefficients:
-    r"""Constants of the Izhikevich update (see :class:`IzhikevichCoefficients`)."""
+    r"""Constants of the Izhikevich update (see :class:`IzhikevichCoefficients`).
+
+    Args:
+        step_time: :math:`\Delta t`, in ms.
+        tc_adaptation: :math:`\tau_u = 1/a`, in ms.
+        voltage_coupling: :math:`b`.
+        resistance: :math:`R`, in mV/(ms nA).
+        spike_increment: :math:`d`, in mV/ms.
+    """
     rate = step_time / tc_adaptation
     return IzhikevichCoefficients(
-        step_time, step_time * resistance, 1 - rate, rate * voltage_coupling
+        step_time, step_time * resistance, 1 - rate, rate * voltage_coupling, spike_increment
     )
+
+
+class IzhikevichState(NamedTuple):
+    r"""Per-sample state of an Izhikevich group.
+
+    Attributes:
+        voltage: :math:`v` in mV, ``(batch, *shape)``.
+        refrac: remaining refractory time in ms, ``(batch, *shape)``, or ``None`` for zero.
+        recovery: :math:`u` in mV/ms, ``(batch, *shape)`` (:math:`b v_0` at the start).
+    """
+
+    voltage: torch.Tensor
+    refrac: torch.Tensor | None
+    recovery: torch.Tensor
 
 
 def izhikevich_integrate(
@@ -872,7 +1120,7 @@ def izhikevich_integrate(
     Returns:
         ``(voltage, recovery)``: new tensors, ``(batch, *shape)``.
     """
-    step_time, gain, keep, coupling = coefficients
+    step_time, gain, keep, coupling, _ = coefficients
     out = _affine(inputs, gain, voltage)
     out.addcmul_(voltage, voltage, value=0.04 * step_time)
     out.add_(voltage, alpha=5.0 * step_time).add_(140.0 * step_time)
@@ -883,20 +1131,11 @@ def izhikevich_integrate(
 
 def izhikevich_step(
     inputs: torch.Tensor,
-    voltage: torch.Tensor,
-    refrac: torch.Tensor,
-    recovery: torch.Tensor,
-    *,
-    step_time: float,
-    reset_v: Scalar,
-    thresh_v: Scalar,
-    refrac_t: Scalar,
-    tc_adaptation: Scalar,
-    voltage_coupling: Scalar,
-    spike_increment: Scalar,
-    resistance: Scalar,
+    state: IzhikevichState,
+    coefficients: IzhikevichCoefficients,
+    firing: Firing,
     surrogate: SpikeFunction | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, IzhikevichState]:
     r"""One step of the Izhikevich (2003) neuron, :math:`a, b, c, d` form (forward Euler).
 
     .. math::
@@ -904,46 +1143,24 @@ def izhikevich_step(
         \frac{dv}{dt} &= 0.04 v^2 + 5 v + 140 - u + R I \\
         \frac{du}{dt} &= a (b v - u)
 
-    and on :math:`v \ge v_\text{thresh}` (30 mV): :math:`v \leftarrow c`,
-    :math:`u \leftarrow u + d`. In this package's names :math:`a = 1/\tau_u`
-    (``tc_adaptation``), :math:`b` = ``voltage_coupling``, :math:`c` =
-    ``reset_v``, :math:`d` = ``spike_increment``.
+    (:func:`izhikevich_integrate`) and on :math:`v \ge v_\text{thresh}` (30 mV):
+    :math:`v \leftarrow c`, :math:`u \leftarrow u + d`. In this package's names
+    :math:`a = 1/\tau_u` (``tc_adaptation``), :math:`b` = ``voltage_coupling``,
+    :math:`c` = ``reset_v``, :math:`d` = ``spike_increment``. An optional
+    absolute refractory period holds :math:`v` (none in the original model).
 
     Args:
         inputs: current :math:`I` in nA, ``(batch, *shape)``.
-        voltage: :math:`v` in mV, ``(batch, *shape)``.
-        refrac: remaining refractory time in ms, ``(batch, *shape)``.
-        recovery: :math:`u` in mV/ms, ``(batch, *shape)``.
-        step_time: :math:`\Delta t`, in ms.
-        reset_v: :math:`c`, in mV.
-        thresh_v: spike cut-off, in mV.
-        refrac_t: absolute refractory period, in ms (0 in the original model).
-        tc_adaptation: :math:`\tau_u = 1/a`, in ms.
-        voltage_coupling: :math:`b`, in 1/ms.
-        spike_increment: :math:`d`, in mV/ms.
-        resistance: :math:`R`, in mV/(ms nA): :math:`R I` plays the role of
-            Izhikevich's input :math:`I`.
+        state: :math:`v`, remaining refractory time and :math:`u`.
+        coefficients: from :func:`izhikevich_coefficients`.
+        firing: cut-off (30 mV), reset :math:`c`, refractory period and :math:`\Delta t`.
         surrogate: see :func:`lif_step`.
 
     Returns:
-        ``(spikes, voltage, refrac, recovery)``.
+        ``(spikes, state)``: 0/1 spikes ``(batch, *shape)`` and the new state.
     """
-    coefficients = izhikevich_coefficients(
-        step_time,
-        tc_adaptation=tc_adaptation,
-        voltage_coupling=voltage_coupling,
-        resistance=resistance,
-    )
+    voltage, refrac, recovery = state
     integrated, recovery = izhikevich_integrate(inputs, voltage, recovery, coefficients)
-    spikes, voltage, refrac = hold_spike_reset(
-        integrated,
-        voltage,
-        refrac,
-        step_time=step_time,
-        thresh_v=thresh_v,
-        reset_v=reset_v,
-        refrac_t=refrac_t,
-        surrogate=surrogate,
-    )
-    recovery = add_on_spike_(recovery, spikes, spike_increment)
-    return spikes, voltage, refrac, recovery
+    spikes, voltage, refrac = fire(integrated, voltage, refrac, firing, surrogate)
+    recovery = add_on_spike_(recovery, spikes, coefficients.spike_increment)
+    return spikes, IzhikevichState(voltage, refrac, recovery)

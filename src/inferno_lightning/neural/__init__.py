@@ -4,7 +4,7 @@ from .base import Connection, Correlation, Neuron, StatefulModule, Synapse
 from .conductance import ExponentialConductance, ReversalPotentials
 from .connections import Conv2d, LinearDense, LinearDirect, LinearLateral
 from .layers import Cell, Layer, Serial
-from .neurons import ALIF, EIF, LIF, QIF, AdEx, Izhikevich
+from .neurons import ALIF, EIF, LIF, QIF, AdEx, IntegrateAndFire, Izhikevich
 from .synapses import (
     DeltaCurrent,
     DeltaPlusCurrent,
@@ -25,6 +25,7 @@ __all__ = [
     "EIF",
     "AdEx",
     "Izhikevich",
+    "IntegrateAndFire",
     "HistorySynapse",
     "DeltaCurrent",
     "DeltaPlusCurrent",

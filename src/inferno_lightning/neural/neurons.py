@@ -1,6 +1,11 @@
-r"""Neuron models: LIF, ALIF, QIF, EIF, AdEx, Izhikevich.
+r"""Neuron models: LIF, ALIF, QIF, EIF, AdEx, Izhikevich, IntegrateAndFire.
 
-Thin stateful wrappers around :mod:`inferno_lightning.functional.neurons`.
+Thin stateful wrappers around :mod:`inferno_lightning.functional.neurons`:
+each model is its parameters plus one functional step (``LIF`` calls
+:func:`~inferno_lightning.functional.neurons.lif_step`, ``ALIF``
+:func:`~inferno_lightning.functional.neurons.alif_step`, and so on), and
+``forward`` checks the input, binds the state and caches the per-step
+constants around that call, eagerly and under ``torch.compile`` alike.
 Units: time in ms, voltage in mV, current in nA, resistance in MOhm.
 
 Common to every model:
@@ -21,30 +26,38 @@ Common to every model:
   read and kept (a list of voltages) stays as it was.
 * Parameters (``rest_v``, ``thresh_v``, ``time_constant``, ...) are floats or
   tensors broadcastable to ``shape``. An ``nn.Parameter`` stays a parameter
-  (and gets gradients); anything else becomes a persistent buffer. Per-step
-  constants (decay factors) computed from buffers are cached and recomputed
-  only when a buffer changes (in place, by assignment or by ``.to()``); those
-  depending on a parameter are recomputed every step, inside autograd.
-* ``check_finite=False`` skips the per-step NaN/inf check of ``inputs`` (it
-  synchronises with the GPU); shape and batch-size checks always run. Every
-  check runs before any state changes.
+  (and gets gradients); anything else becomes a persistent buffer. The
+  per-step constants (decay factors, the firing constants) computed from the
+  buffers are cached (:class:`~inferno_lightning.neural.base.ConstantCache`)
+  and recomputed only when a buffer changes (in place, by assignment or by
+  ``.to()``); while one of them is an ``nn.Parameter``, they are recomputed
+  every step, inside autograd.
+* ``check_finite=False`` skips the per-step NaN/inf check of ``inputs``; shape
+  and batch-size checks always run. Every check runs before any state
+  changes. On a device that is not
+  :func:`~inferno_lightning._validation.host_readable` (CUDA) a step reads
+  nothing on the host: inside a
+  :class:`~inferno_lightning.SpikingModule` batch the NaN/inf check is
+  recorded on the device and read once per batch.
 * Under ``torch.compile`` (``torch.compile(neurons)``, or
-  :meth:`~inferno_lightning.SpikingModule.compile_step`) a step traces as one
-  graph with no graph break, and Inductor fuses it into one kernel that
-  stores float spikes, voltage and refractory time: the constants are
-  computed inside the graph (no cache), the selections are
+  :meth:`~inferno_lightning.SpikingModule.compile_step`) a step traces the same
+  functional step as one graph with no graph break, and Inductor fuses it
+  into one kernel that stores float spikes, voltage and refractory time: the
+  constants are computed inside the graph (no cache), the selections are
   :func:`~inferno_lightning.functional.neurons.hold_spike_reset_select`, and
   the NaN/inf check is an assertion in the kernel (no host sync; a failure is
   a ``RuntimeError``, a device-side assert on CUDA). The numbers are the eager
   step's, to float tolerance.
+
+A new model is a functional step and a module like these: see
+``notebooks/03_extend.ipynb`` and the how-to on a new neuron.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from numbers import Real
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,22 +74,18 @@ from .._validation import (
     require_finite,
 )
 from ..functional import neurons as nf
-from ..functional.spikes import (
-    SpikeFunction,
-    Surrogate,
-    _operand,
-    as_surrogate,
-    hold_spike_reset,
-    threshold,
-)
-from .base import Neuron
+from ..functional.spikes import SpikeFunction, Surrogate, _operand, as_surrogate
+from .base import ConstantCache, Neuron
 
-__all__ = ["LIF", "ALIF", "QIF", "EIF", "AdEx", "Izhikevich"]
+__all__ = ["LIF", "ALIF", "QIF", "EIF", "AdEx", "Izhikevich", "IntegrateAndFire"]
 
 Value = float | torch.Tensor
 Terms = float | Sequence[float] | torch.Tensor
 SurrogateArg = Surrogate | str | SpikeFunction | None
 BatchReduction = str | Callable[[torch.Tensor, int], torch.Tensor]
+
+# The parameters the firing constants (nf.Firing) are computed from.
+_FIRING = ("thresh_v", "reset_v", "refrac_t")
 
 
 def _convert(value: Any, dtype: torch.dtype, scalars: bool) -> Any:
@@ -84,7 +93,7 @@ def _convert(value: Any, dtype: torch.dtype, scalars: bool) -> Any:
 
     With ``scalars``, 0-d tensors become Python floats: elementwise kernels
     take them as arguments instead of reading a broadcast tensor (much faster
-    on CPU, one load fewer on GPU). Only for constants outside autograd.
+    on CPU, one load fewer on GPU). Only for cached constants, outside autograd.
     """
     if isinstance(value, torch.Tensor):
         if scalars and value.dim() == 0:
@@ -95,42 +104,23 @@ def _convert(value: Any, dtype: torch.dtype, scalars: bool) -> Any:
     return value
 
 
-class _Firing(NamedTuple):
-    thresh_v: float | torch.Tensor
-    reset_v: torch.Tensor
-    refrac_t: torch.Tensor
-    # refrac_t is zero everywhere (known without a device sync: only for cached constants).
-    no_refrac: bool = False
-
-
-_FIRING_NAMES = ("thresh_v", "reset_v", "refrac_t")
-_read_version = operator.attrgetter("_version")
-
-
-def _version(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor._version
-    except RuntimeError:  # inference tensors have no version counter: never cache them
-        return None
-
-
 def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(d) for d in shape)
 
 
 class _SpikingNeuron(Neuron):
-    """Machinery shared by the models: parameters, per-sample state, checks, cached constants."""
+    """What the models share: parameters, per-sample state, checks, the constants cache.
+
+    A model lists the parameters its constants depend on in
+    ``_constant_names``, computes its coefficients from them in
+    :meth:`_coefficients`, and in ``forward`` calls :meth:`check_inputs`,
+    :meth:`_constants`, :meth:`_start`, its functional step and :meth:`_finish`.
+    """
 
     # Names of the parameters/buffers the per-step constants depend on.
-    _coefficient_names: tuple[str, ...] = ()
-    # Those and the firing parameters (set per class by __init_subclass__).
-    _constant_names: tuple[str, ...] = _FIRING_NAMES
-    # (dtype, source buffers, their versions, (coefficients, firing)); see _step_constants.
-    _step_cache: tuple | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._constant_names = tuple(dict.fromkeys((*cls._coefficient_names, *_FIRING_NAMES)))
+    _constant_names: tuple[str, ...] = _FIRING
+    # The parameter the voltage starts from after a reset.
+    _initial_voltage: str = "rest_v"
 
     def __init__(
         self,
@@ -146,9 +136,9 @@ class _SpikingNeuron(Neuron):
         self.register_state("_voltage")
         self.register_state("_refrac")
         self.register_state("_spike")
-        self._constant_cache: dict[str, tuple] = {}
-        # (refrac tensor, its version) when this module stored it as all zeros; see _fire.
-        self._zero_refrac: tuple[torch.Tensor, int] | None = None
+        self._constant_cache: ConstantCache[tuple[Any, nf.Firing]] = ConstantCache(
+            self._constant_names
+        )
 
     # ------------------------------------------------------------ parameters
 
@@ -213,81 +203,68 @@ class _SpikingNeuron(Neuron):
             )
         return max(terms.values())
 
-    def _constants(self, slot: str, names: tuple[str, ...], dtype: torch.dtype) -> Any:
-        """Per-step constants computed from the tensors ``names``, cached while those are unchanged.
+    def _membrane(
+        self,
+        *,
+        rest_v: Value,
+        reset_v: Value,
+        thresh_v: Value,
+        refrac_t: Value,
+        resistance: Value,
+        time_constant: Value | None,
+    ) -> None:
+        """Validate and register the parameters every model shares."""
+        rest_v = finite("rest_v", rest_v)
+        reset_v = finite("reset_v", reset_v)
+        thresh_v = finite("thresh_v", thresh_v)
+        refrac_t = nonnegative("refrac_t", refrac_t, "ms")
+        resistance = positive("resistance", resistance, "MOhm")
+        if time_constant is not None:
+            time_constant = positive("time_constant", time_constant, "ms")
+        check_greater("thresh_v", thresh_v, "reset_v", reset_v)
+        self._register("rest_v", rest_v)
+        self._register("reset_v", reset_v)
+        self._register("thresh_v", thresh_v)
+        self._register("refrac_t", refrac_t)
+        self._register("resistance", resistance)
+        if time_constant is not None:
+            self._register("time_constant", time_constant)
 
-        The cache follows each source's identity (assignment, ``.to()``) and
-        version counter (in-place changes, ``load_state_dict``). Constants
-        depending on an ``nn.Parameter`` are recomputed every call, inside
-        autograd (an optimizer, or a ``.data`` write, may change it unseen).
-        """
-        if torch.compiler.is_compiling():
-            return self._compute_constants(slot, dtype, scalars=False)
-        sources = [getattr(self, name) for name in names]
-        if any(isinstance(t, nn.Parameter) for t in sources):
-            return self._compute_constants(slot, dtype, scalars=False)
-        versions = [_version(t) for t in sources]
-        cached = self._constant_cache.get(slot)
-        if (
-            cached is None
-            or None in versions
-            or cached[0] != dtype
-            or cached[2] != versions
-            or any(a is not b for a, b in zip(cached[1], sources, strict=True))
-        ):
-            with torch.no_grad():
-                value = self._compute_constants(slot, dtype, scalars=True)
-            cached = (dtype, sources, versions, value)
-            self._constant_cache[slot] = cached
-        return cached[3]
+    def _exponential(self, *, rheobase_v: Value, sharpness: Value) -> None:
+        rheobase_v = finite("rheobase_v", rheobase_v)
+        sharpness = positive("sharpness", sharpness, "mV")
+        self._register("rheobase_v", rheobase_v)
+        self._register("sharpness", sharpness)
 
-    def _compute_constants(self, slot: str, dtype: torch.dtype, scalars: bool) -> Any:
-        if slot == "firing":
-            thresh_v = _convert(self.thresh_v, dtype, scalars)
-            reset_v = self.reset_v.to(dtype)
-            return _Firing(
-                # What threshold() would turn a float into on every step (a 0-d CPU tensor).
-                _operand(thresh_v, reset_v) if scalars else thresh_v,
-                reset_v,
-                self.refrac_t.to(dtype),
-                # One sync when the constants are (re)computed, not per step.
-                scalars and not bool(self.refrac_t.any()),
-            )
-        return _convert(self._compute_coefficients(), dtype, scalars)
+    # ------------------------------------------------------------- constants
 
-    def _step_constants(self, dtype: torch.dtype) -> tuple[Any, _Firing]:
-        """``(coefficients, firing)`` for a step in ``dtype``: what :meth:`_constants` gives.
-
-        While every source is a buffer, one check of identities and version
-        counters over all of them (C-level ``map``, no Python loop) serves the
-        whole step; otherwise (a parameter among them, an inference tensor,
-        under ``torch.compile``) each slot goes through :meth:`_constants`.
-        """
-        if torch.compiler.is_compiling():
-            return (
-                self._compute_constants("coefficients", dtype, scalars=False),
-                self._compute_constants("firing", dtype, scalars=False),
-            )
-        cache = self._step_cache
-        if cache is not None and cache[0] is dtype:
-            sources = cache[1]
-            if (
-                all(map(operator.is_, map(self._buffers.get, self._constant_names), sources))
-                and list(map(_read_version, sources)) == cache[2]
-            ):
-                return cache[3]
-        constants = (
-            self._constants("coefficients", self._coefficient_names, dtype),
-            self._constants("firing", _FIRING_NAMES, dtype),
-        )
-        sources = tuple(map(self._buffers.get, self._constant_names))
-        versions = [None if t is None else _version(t) for t in sources]
-        # A parameter is not in _buffers (None here): its constants are recomputed each step.
-        self._step_cache = (dtype, sources, versions, constants) if None not in versions else None
-        return constants
-
-    def _compute_coefficients(self) -> Any:
+    def _coefficients(self) -> Any:
+        """The model's coefficients (a named tuple of its functional module) from the parameters."""
         raise NotImplementedError
+
+    def _constants(self, dtype: torch.dtype) -> tuple[Any, nf.Firing]:
+        """``(coefficients, firing)`` for a step in ``dtype``, cached while the parameters are unchanged.
+
+        Under ``torch.compile`` they are computed inside the graph (the cache
+        reads version counters, which a graph cannot).
+        """
+        if torch.compiler.is_compiling():
+            return self._compute_constants(dtype, False)
+        return self._constant_cache.get(self._buffers, dtype, self._compute_constants)
+
+    def _compute_constants(self, dtype: torch.dtype, cached: bool) -> tuple[Any, nf.Firing]:
+        reset_v = self.reset_v.to(dtype)
+        thresh_v = _convert(self.thresh_v, dtype, cached)
+        refrac_t = getattr(self, "refrac_t", None)
+        if refrac_t is not None:
+            # A cached "no refractory period" lets the steps skip the hold: one host read
+            # when the constants are (re)computed, not per step.
+            refrac_t = None if cached and not bool(refrac_t.any()) else refrac_t.to(dtype)
+        if cached:
+            # What threshold() would turn a float into on every step (a 0-d CPU tensor).
+            thresh_v = _operand(thresh_v, reset_v)
+        firing = nf.Firing(self.step_time, thresh_v, reset_v, refrac_t)
+        return _convert(self._coefficients(), dtype, cached), firing
 
     # ----------------------------------------------------------------- state
 
@@ -317,7 +294,12 @@ class _SpikingNeuron(Neuron):
     @property
     def refrac(self) -> torch.Tensor | None:
         """Remaining refractory time in ms, ``(batch, *shape)``; ``None`` before the first step."""
-        return self._refrac
+        refrac = self._refrac
+        if refrac is None:
+            # Steps that cannot hold any neuron keep no refractory tensor: zero everywhere.
+            voltage = self._voltage
+            return None if voltage is None else torch.zeros_like(voltage)
+        return refrac
 
     @refrac.setter
     def refrac(self, value: torch.Tensor) -> None:
@@ -369,125 +351,48 @@ class _SpikingNeuron(Neuron):
             )
         return batch
 
-    def _start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Voltage and refractory time to step from (rest and zero after a reset)."""
+    def _start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Voltage and refractory time to step from (after a reset: the initial voltage, ``None``)."""
         buffers = self._buffers
         voltage = buffers["_voltage"]
         if voltage is None:
-            # Never written in place, so an expanded view of rest_v is enough.
-            voltage = self.rest_v.to(inputs.dtype).expand_as(inputs)
-        refrac = buffers["_refrac"]
-        if refrac is None:
-            refrac = torch.zeros_like(inputs)
-        return voltage, refrac
+            # Never written in place, so an expanded view is enough.
+            voltage = getattr(self, self._initial_voltage).to(inputs.dtype).expand_as(inputs)
+        return voltage, buffers["_refrac"]
 
     def _finish(
         self,
         inputs: torch.Tensor,
         spikes: torch.Tensor,
         voltage: torch.Tensor,
-        refrac: torch.Tensor,
+        refrac: torch.Tensor | None,
     ) -> torch.Tensor:
+        """Bind the new state (directly: see :class:`~inferno_lightning.neural.base.StatefulModule`)."""
         if spikes.dtype is not inputs.dtype:
             spikes = spikes.to(inputs.dtype)
-        self._store_states({"_voltage": voltage, "_refrac": refrac, "_spike": spikes})
+        buffers = self._buffers
+        buffers["_voltage"] = voltage
+        buffers["_refrac"] = refrac
+        buffers["_spike"] = spikes
         return spikes
-
-    def _fire(
-        self,
-        integrated: torch.Tensor,
-        voltage: torch.Tensor,
-        refrac: torch.Tensor,
-        firing: _Firing,
-        thresh_v: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Refractory hold, threshold and reset with the ``firing`` constants of :meth:`_step_constants`.
-
-        ``thresh_v`` replaces ``firing.thresh_v`` (ALIF's effective threshold).
-        """
-        thresh_v = firing.thresh_v if thresh_v is None else thresh_v
-        compiling = torch.compiler.is_compiling()
-        if not compiling and firing.no_refrac and self._refrac_is_zero():
-            # No refractory period and no neuron refractory: nothing is held, the refractory
-            # time stays zero, so skip the count-down and the hold (the same values and
-            # gradients as hold_spike_reset, five elementwise passes fewer forward and back).
-            spikes = threshold(integrated, thresh_v, self.surrogate)
-            voltage = torch.lerp(integrated, firing.reset_v, spikes.detach())
-            version = _version(refrac)
-            # Not a parameter, buffer or module: skip nn.Module.__setattr__'s lookups.
-            object.__setattr__(self, "_zero_refrac", None if version is None else (refrac, version))
-            return spikes, voltage, refrac
-        # Compiled: one fused kernel, boolean selections and float stores.
-        step = nf.hold_spike_reset_select if compiling else hold_spike_reset
-        return step(
-            integrated,
-            voltage,
-            refrac,
-            step_time=self.step_time,
-            thresh_v=thresh_v,
-            reset_v=firing.reset_v,
-            refrac_t=firing.refrac_t,
-            surrogate=self.surrogate,
-        )
-
-    def _refrac_is_zero(self) -> bool:
-        """Whether the refractory state is known to be zero everywhere (no device sync).
-
-        True after a reset, and while the state is the very tensor the no-refractory path
-        of :meth:`_fire` stored, unchanged in place since (an assignment through
-        :attr:`refrac`, ``.to()``, or an in-place write makes it unknown).
-        """
-        current = self._refrac
-        if current is None:
-            return True
-        known = self._zero_refrac
-        return known is not None and current is known[0] and _version(current) == known[1]
-
-    def _membrane(
-        self,
-        *,
-        rest_v: Value,
-        reset_v: Value,
-        thresh_v: Value,
-        refrac_t: Value,
-        resistance: Value,
-        time_constant: Value | None,
-    ) -> None:
-        """Validate and register the parameters every model shares."""
-        rest_v = finite("rest_v", rest_v)
-        reset_v = finite("reset_v", reset_v)
-        thresh_v = finite("thresh_v", thresh_v)
-        refrac_t = nonnegative("refrac_t", refrac_t, "ms")
-        resistance = positive("resistance", resistance, "MOhm")
-        if time_constant is not None:
-            time_constant = positive("time_constant", time_constant, "ms")
-        check_greater("thresh_v", thresh_v, "reset_v", reset_v)
-        self._register("rest_v", rest_v)
-        self._register("reset_v", reset_v)
-        self._register("thresh_v", thresh_v)
-        self._register("refrac_t", refrac_t)
-        self._register("resistance", resistance)
-        if time_constant is not None:
-            self._register("time_constant", time_constant)
-
-    def _exponential(self, *, rheobase_v: Value, sharpness: Value) -> None:
-        rheobase_v = finite("rheobase_v", rheobase_v)
-        sharpness = positive("sharpness", sharpness, "mV")
-        self._register("rheobase_v", rheobase_v)
-        self._register("sharpness", sharpness)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The cache is rebuilt on the next step; do not pickle it into checkpoints.
-        state = self.__dict__.copy()
-        state["_constant_cache"] = {}
-        state["_step_cache"] = None
-        return state
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
         if self.surrogate is not None:
             text += f", surrogate={self.surrogate!r}"
         return text
+
+
+def _positive_ms(name: str, value: Value) -> Value:
+    return positive(name, value, "ms")
+
+
+def _nonnegative_mv(name: str, value: Value) -> Value:
+    return nonnegative(name, value, "mV")
+
+
+def _finite(name: str, value: Value) -> Value:
+    return finite(name, value)
 
 
 # ---------------------------------------------------------------------------- LIF
@@ -547,7 +452,7 @@ class LIF(_SpikingNeuron):
         >>> spikes = neurons(torch.full((8, 100), 20.0))
     """
 
-    _coefficient_names = ("time_constant", "rest_v", "resistance")
+    _constant_names = ("time_constant", "rest_v", "resistance", *_FIRING)
 
     def __init__(
         self,
@@ -573,7 +478,7 @@ class LIF(_SpikingNeuron):
             time_constant=time_constant,
         )
 
-    def _compute_coefficients(self) -> nf.LIFCoefficients:
+    def _coefficients(self) -> nf.LIFCoefficients:
         return nf.lif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -584,20 +489,13 @@ class LIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
-        integrated = nf.lif_integrate(inputs, voltage, coefficients)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
-        return self._finish(inputs, spikes, voltage, refrac)
+        coefficients, firing = self._constants(inputs.dtype)
+        state = nf.NeuronState(*self._start(inputs))
+        spikes, state = nf.lif_step(inputs, state, coefficients, firing, self.surrogate)
+        return self._finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # --------------------------------------------------------------------------- ALIF
-
-
-class _ALIFCoefficients(NamedTuple):
-    lif: nf.LIFCoefficients
-    adaptation_decay: float | torch.Tensor
-    spike_increment: float | torch.Tensor
 
 
 class ALIF(_SpikingNeuron):
@@ -655,12 +553,13 @@ class ALIF(_SpikingNeuron):
             ``batch_reduction``.
     """
 
-    _coefficient_names = (
+    _constant_names = (
         "time_constant",
         "rest_v",
         "resistance",
         "tc_adaptation",
         "spike_increment",
+        *_FIRING,
     )
 
     def __init__(
@@ -737,93 +636,38 @@ class ALIF(_SpikingNeuron):
         with torch.no_grad():
             self.adaptation.zero_()
 
-    def _compute_coefficients(self) -> _ALIFCoefficients:
-        return _ALIFCoefficients(
-            nf.lif_coefficients(
-                self.step_time,
-                time_constant=self.time_constant,
-                rest_v=self.rest_v,
-                resistance=self.resistance,
-            ),
-            nf.adaptive_threshold_decay(self.step_time, self.tc_adaptation),
-            self.spike_increment,
+    def _coefficients(self) -> nf.ALIFCoefficients:
+        return nf.alif_coefficients(
+            self.step_time,
+            time_constant=self.time_constant,
+            rest_v=self.rest_v,
+            resistance=self.resistance,
+            tc_adaptation=self.tc_adaptation,
+            spike_increment=self.spike_increment,
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
-        adaptation = self.adaptation
-        total = adaptation[0] if self._terms == 1 else adaptation.sum(0)
-        integrated = nf.lif_integrate(inputs, voltage, coefficients.lif)
-        spikes, voltage, refrac = self._fire(
-            integrated, voltage, refrac, firing, self.thresh_v + total
-        )
-        if self.training:
-            grad = torch.is_grad_enabled()
+        coefficients, firing = self._constants(inputs.dtype)
+        adaptation = self._buffers["adaptation"]
+        state = nf.ALIFState(*self._start(inputs), adaptation)
+        spikes, state = nf.alif_step(
+            inputs,
+            state,
+            coefficients,
+            firing,
+            self.surrogate,
+            batch_reduction=self.batch_reduction,
+            rank_reducer=self.rank_reducer if self.sync_ranks else None,
+            training=self.training,
             # A compiled backward may recompute the threshold from the adaptation tensor it
-            # read, so a compiled step with autograd on must not overwrite it: it binds a new one.
-            update = (
-                nf.adaptive_threshold_update
-                if grad and torch.compiler.is_compiling()
-                else nf.adaptive_threshold_update_
-            )
-            if grad:
-                with torch.no_grad():
-                    updated = self._adapt(update, adaptation, spikes.detach(), coefficients)
-            else:  # already without autograd: no context to enter, nothing to detach
-                updated = self._adapt(update, adaptation, spikes, coefficients)
-            if updated is not adaptation:
-                self.adaptation = updated
-        return self._finish(inputs, spikes, voltage, refrac)
-
-    def _adapt(
-        self,
-        update: Callable[..., torch.Tensor],
-        adaptation: torch.Tensor,
-        spikes: torch.Tensor,
-        coefficients: _ALIFCoefficients,
-    ) -> torch.Tensor:
-        """This step's adaptive threshold update (``update`` is the in-place form or not)."""
-        reduction = self.batch_reduction
-        reduced = nf.reduce_batch(spikes, reduction)
-        reducer = self.rank_reducer
-        if reducer is not None and self.sync_ranks:
-            reduced = reducer(reduced, reduction)
-        dtype = adaptation.dtype
-        # The spikes are already reduced over the whole batch: taking the only sample of a
-        # batch of one reduces them again (exactly a "sum" over it, one kernel fewer).
-        return update(
-            adaptation,
-            reduced.unsqueeze(0),
-            decay=_cast(coefficients.adaptation_decay, dtype),
-            spike_increment=_cast(coefficients.spike_increment, dtype),
-            batch_reduction=_only_sample,
+            # read, so a compiled step with autograd on binds a new one instead.
+            inplace=not (torch.is_grad_enabled() and torch.compiler.is_compiling()),
         )
-
-
-def _cast(value: float | torch.Tensor, dtype: torch.dtype) -> float | torch.Tensor:
-    if isinstance(value, torch.Tensor) and value.dtype is not dtype:
-        return value.to(dtype)
-    return value
-
-
-def _only_sample(tensor: torch.Tensor, dim: int) -> torch.Tensor:
-    """The "reduction" of a batch of one: its only sample."""
-    return tensor.select(dim, 0)
-
-
-def _positive_ms(name: str, value: Value) -> Value:
-    return positive(name, value, "ms")
-
-
-def _nonnegative_mv(name: str, value: Value) -> Value:
-    return nonnegative(name, value, "mV")
-
-
-def _finite(name: str, value: Value) -> Value:
-    return finite(name, value)
+        if state.adaptation is not adaptation:
+            self._buffers["adaptation"] = state.adaptation
+        return self._finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # ---------------------------------------------------------------------------- QIF
@@ -851,7 +695,7 @@ class QIF(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _coefficient_names = ("time_constant", "rest_v", "crit_v", "affinity", "resistance")
+    _constant_names = ("time_constant", "rest_v", "crit_v", "affinity", "resistance", *_FIRING)
 
     def __init__(
         self,
@@ -884,7 +728,7 @@ class QIF(_SpikingNeuron):
         self._register("crit_v", crit_v)
         self._register("affinity", affinity)
 
-    def _compute_coefficients(self) -> nf.QIFCoefficients:
+    def _coefficients(self) -> nf.QIFCoefficients:
         return nf.qif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -897,11 +741,10 @@ class QIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
-        integrated = nf.qif_integrate(inputs, voltage, coefficients)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
-        return self._finish(inputs, spikes, voltage, refrac)
+        coefficients, firing = self._constants(inputs.dtype)
+        state = nf.NeuronState(*self._start(inputs))
+        spikes, state = nf.qif_step(inputs, state, coefficients, firing, self.surrogate)
+        return self._finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # ---------------------------------------------------------------------------- EIF
@@ -926,7 +769,14 @@ class EIF(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _coefficient_names = ("time_constant", "rest_v", "rheobase_v", "sharpness", "resistance")
+    _constant_names = (
+        "time_constant",
+        "rest_v",
+        "rheobase_v",
+        "sharpness",
+        "resistance",
+        *_FIRING,
+    )
 
     def __init__(
         self,
@@ -955,7 +805,7 @@ class EIF(_SpikingNeuron):
             time_constant=time_constant,
         )
 
-    def _compute_coefficients(self) -> Any:
+    def _coefficients(self) -> nf.EIFCoefficients:
         return nf.eif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -968,19 +818,13 @@ class EIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
-        integrated = nf.eif_integrate(inputs, voltage, coefficients)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
-        return self._finish(inputs, spikes, voltage, refrac)
+        coefficients, firing = self._constants(inputs.dtype)
+        state = nf.NeuronState(*self._start(inputs))
+        spikes, state = nf.eif_step(inputs, state, coefficients, firing, self.surrogate)
+        return self._finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # --------------------------------------------------------------------------- AdEx
-
-
-class _AdExCoefficients(NamedTuple):
-    adex: nf.AdExCoefficients
-    spike_increment: float | torch.Tensor
 
 
 class AdEx(_SpikingNeuron):
@@ -1010,7 +854,7 @@ class AdEx(_SpikingNeuron):
         others: as :class:`EIF`.
     """
 
-    _coefficient_names = (
+    _constant_names = (
         "time_constant",
         "rest_v",
         "rheobase_v",
@@ -1019,6 +863,7 @@ class AdEx(_SpikingNeuron):
         "tc_adaptation",
         "voltage_coupling",
         "spike_increment",
+        *_FIRING,
     )
 
     def __init__(
@@ -1071,44 +916,34 @@ class AdEx(_SpikingNeuron):
     def adaptation(self, value: torch.Tensor) -> None:
         self._adaptation = self._checked_state("adaptation", value, (self._terms, *self.shape))
 
-    def _compute_coefficients(self) -> _AdExCoefficients:
-        return _AdExCoefficients(
-            nf.adex_coefficients(
-                self.step_time,
-                time_constant=self.time_constant,
-                rest_v=self.rest_v,
-                rheobase_v=self.rheobase_v,
-                sharpness=self.sharpness,
-                resistance=self.resistance,
-                tc_adaptation=self.tc_adaptation,
-                voltage_coupling=self.voltage_coupling,
-            ),
-            self.spike_increment,
+    def _coefficients(self) -> nf.AdExCoefficients:
+        return nf.adex_coefficients(
+            self.step_time,
+            time_constant=self.time_constant,
+            rest_v=self.rest_v,
+            rheobase_v=self.rheobase_v,
+            sharpness=self.sharpness,
+            resistance=self.resistance,
+            tc_adaptation=self.tc_adaptation,
+            voltage_coupling=self.voltage_coupling,
+            spike_increment=self.spike_increment,
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         batch = self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
+        coefficients, firing = self._constants(inputs.dtype)
         adaptation = self._buffers["_adaptation"]
         if adaptation is None:
             adaptation = inputs.new_zeros((batch, self._terms, *self._shape))
-        integrated, adaptation = nf.adex_integrate(inputs, voltage, adaptation, coefficients.adex)
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
-        adaptation = nf.add_on_spike_(adaptation, spikes.unsqueeze(1), coefficients.spike_increment)
-        spikes = self._finish(inputs, spikes, voltage, refrac)
-        self._store_state("_adaptation", adaptation)
+        state = nf.AdExState(*self._start(inputs), adaptation)
+        spikes, state = nf.adex_step(inputs, state, coefficients, firing, self.surrogate)
+        spikes = self._finish(inputs, spikes, state.voltage, state.refrac)
+        self._buffers["_adaptation"] = state.adaptation
         return spikes
 
 
 # --------------------------------------------------------------------- Izhikevich
-
-
-class _IzhikevichCoefficients(NamedTuple):
-    izhikevich: nf.IzhikevichCoefficients
-    voltage_coupling: float | torch.Tensor
-    spike_increment: float | torch.Tensor
 
 
 class Izhikevich(_SpikingNeuron):
@@ -1146,7 +981,13 @@ class Izhikevich(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _coefficient_names = ("tc_adaptation", "voltage_coupling", "resistance", "spike_increment")
+    _constant_names = (
+        "tc_adaptation",
+        "voltage_coupling",
+        "resistance",
+        "spike_increment",
+        *_FIRING,
+    )
 
     def __init__(
         self,
@@ -1224,31 +1065,93 @@ class Izhikevich(_SpikingNeuron):
     def recovery(self, value: torch.Tensor) -> None:
         self._recovery = self._checked_state("recovery", value)
 
-    def _compute_coefficients(self) -> _IzhikevichCoefficients:
-        return _IzhikevichCoefficients(
-            nf.izhikevich_coefficients(
-                self.step_time,
-                tc_adaptation=self.tc_adaptation,
-                voltage_coupling=self.voltage_coupling,
-                resistance=self.resistance,
-            ),
-            self.voltage_coupling,
-            self.spike_increment,
+    def _coefficients(self) -> nf.IzhikevichCoefficients:
+        return nf.izhikevich_coefficients(
+            self.step_time,
+            tc_adaptation=self.tc_adaptation,
+            voltage_coupling=self.voltage_coupling,
+            resistance=self.resistance,
+            spike_increment=self.spike_increment,
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._step_constants(inputs.dtype)
+        coefficients, firing = self._constants(inputs.dtype)
         voltage, refrac = self._start(inputs)
         recovery = self._buffers["_recovery"]
-        if recovery is None:
-            recovery = torch.mul(voltage, coefficients.voltage_coupling)
-        integrated, recovery = nf.izhikevich_integrate(
-            inputs, voltage, recovery, coefficients.izhikevich
-        )
-        spikes, voltage, refrac = self._fire(integrated, voltage, refrac, firing)
-        recovery = nf.add_on_spike_(recovery, spikes, coefficients.spike_increment)
-        spikes = self._finish(inputs, spikes, voltage, refrac)
-        self._store_state("_recovery", recovery)
+        if recovery is None:  # u = b v at the start
+            recovery = torch.mul(voltage, self.voltage_coupling.to(inputs.dtype))
+        state = nf.IzhikevichState(voltage, refrac, recovery)
+        spikes, state = nf.izhikevich_step(inputs, state, coefficients, firing, self.surrogate)
+        spikes = self._finish(inputs, spikes, state.voltage, state.refrac)
+        self._buffers["_recovery"] = state.recovery
         return spikes
+
+
+# ------------------------------------------------------------- integrate-and-fire
+
+
+class IntegrateAndFire(_SpikingNeuron):
+    r"""Integrate-and-fire neurons without leak, the counterpart of NIR's ``IF`` node.
+
+    .. math::
+
+        C \frac{dV}{dt} = I, \qquad V(t + \Delta t) = V(t) + \frac{\Delta t}{C} I
+
+    (exact for input held over the step), then a spike where
+    :math:`V \ge V_\text{thresh}` and a reset to :math:`V_\text{reset}`; no
+    refractory period. In NIR's form :math:`\dot v = r I` (time in s),
+    :math:`r = 1000 / C`. The voltage starts at :math:`V_\text{reset}`.
+
+    Args:
+        shape: shape of the group, excluding the batch dimension.
+        step_time: :math:`\Delta t`, in ms.
+        capacitance: :math:`C`, in nF (positive); a float or a tensor broadcastable to ``shape``.
+        reset_v: :math:`V_\text{reset}` in mV, also the voltage after :meth:`reset`.
+        thresh_v: :math:`V_\text{thresh}` in mV, above ``reset_v``.
+        surrogate: as :class:`LIF` (default ``None``: no gradient).
+        check_finite: as :class:`LIF`.
+
+    Raises:
+        ValueError: ``capacitance`` not positive, ``thresh_v`` not above ``reset_v``.
+
+    Shapes:
+        ``forward(inputs)``: ``(batch, *shape)`` nA -> spikes ``(batch, *shape)``.
+    """
+
+    _constant_names = ("capacitance", "thresh_v", "reset_v")
+    _initial_voltage = "reset_v"
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        step_time: float = 1.0,
+        *,
+        capacitance: Value = 1.0,
+        reset_v: Value = 0.0,
+        thresh_v: Value = 1.0,
+        surrogate: SurrogateArg = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
+        capacitance = positive("capacitance", capacitance, "nF")
+        reset_v = finite("reset_v", reset_v)
+        thresh_v = finite("thresh_v", thresh_v)
+        check_greater("thresh_v", thresh_v, "reset_v", reset_v)
+        self._register("capacitance", capacitance)
+        self._register("reset_v", reset_v)
+        self._register("thresh_v", thresh_v)
+
+    def _coefficients(self) -> nf.IntegrateAndFireCoefficients:
+        return nf.integrate_and_fire_coefficients(self.step_time, capacitance=self.capacitance)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
+        self.check_inputs(inputs)
+        coefficients, firing = self._constants(inputs.dtype)
+        state = nf.NeuronState(*self._start(inputs))
+        spikes, state = nf.integrate_and_fire_step(
+            inputs, state, coefficients, firing, self.surrogate
+        )
+        return self._finish(inputs, spikes, state.voltage, state.refrac)
