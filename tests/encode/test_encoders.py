@@ -15,6 +15,11 @@ from inferno_lightning.encode.encoders import (
     PoissonEncoder,
     RateEncoder,
 )
+from inferno_lightning.functional.encoding import (
+    latency_windows,
+    poisson_windows,
+    regular_windows,
+)
 
 METHODS = ["exact", "bernoulli"]
 
@@ -255,3 +260,54 @@ def test_generator_on_wrong_device_is_named():
     encoder = PoissonEncoder(1.0, steps=5, max_rate=10.0)
     with pytest.raises(ValueError, match="generator is on device cpu"):
         encoder(torch.ones(2, 2, device="cuda"), _generator(0, "cpu"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("chunk_steps", [1, 9, 60, 100])
+def test_poisson_encoder_is_the_functional_windows(method, chunk_steps):
+    # The encoder adds nothing but its configuration: rates x * max_rate,
+    # max_rate as the bound that sizes the draws, and the window.
+    encoder = PoissonEncoder(1.0, steps=60, max_rate=200.0, method=method, refrac_t=2.0)
+    x = torch.rand(5, 4, generator=_generator(1)) * 0.5
+    windows = poisson_windows(
+        x.double() * 200.0,
+        60,
+        1.0,
+        window=chunk_steps,
+        method=method,
+        refrac_t=2.0,
+        max_rate=200.0,
+        generator=_generator(2),
+        dtype=x.dtype,
+    )
+    expected = torch.cat(list(windows))
+    assert torch.equal(
+        torch.stack(list(encoder.iter(x, _generator(2), chunk_steps=chunk_steps))), expected
+    )
+    if chunk_steps >= 60:
+        assert torch.equal(encoder(x, _generator(2)), expected)
+
+
+@pytest.mark.parametrize("chunk_steps", [1, 9, 100])
+def test_deterministic_encoders_are_the_functional_windows(chunk_steps):
+    x = torch.rand(5, 4, generator=_generator(3))
+    rate = RateEncoder(0.5, steps=40, max_rate=700.0, phase=0.25)
+    expected = torch.cat(
+        list(
+            regular_windows(
+                x.double() * 700.0, 40, 0.5, window=chunk_steps, phase=0.25, dtype=x.dtype
+            )
+        )
+    )
+    assert torch.equal(torch.stack(list(rate.iter(x, chunk_steps=chunk_steps))), expected)
+    assert torch.equal(rate(x), expected)
+    log = LatencyEncoder(1.0, steps=40, mapping="log", time_constant=9.0, fire_last=True)
+    expected = torch.cat(
+        list(
+            latency_windows(
+                x, 40, 1.0, window=chunk_steps, mapping="log", time_constant=9.0, fire_last=True
+            )
+        )
+    )
+    assert torch.equal(torch.stack(list(log.iter(x, chunk_steps=chunk_steps))), expected)
+    assert torch.equal(log(x), expected)

@@ -10,12 +10,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inferno_lightning.functional.encoding import (
+    check_generator,
+    check_intensities,
+    check_latency_mapping,
+    check_phase,
+    check_poisson_rate,
+    check_regular_rate,
     homogeneous_poisson_bernoulli_approx,
     homogeneous_poisson_exp_interval,
     homogeneous_regular,
     latency,
+    latency_windows,
+    poisson_windows,
     refractory_compensated_rate,
     refractory_steps,
+    regular_windows,
+    spike_dtype,
 )
 
 POISSON = [homogeneous_poisson_exp_interval, homogeneous_poisson_bernoulli_approx]
@@ -275,3 +285,212 @@ def test_regular_matches_phase_accumulator_definition():
     n = torch.arange(steps + 1, dtype=torch.float64).view(-1, 1)
     counts = torch.floor(n * lam + phase)
     assert torch.equal(homogeneous_regular(rates, steps, 1.0, phase=phase), counts.diff(dim=0))
+
+
+# ------------------------------------------------------------------ windowed generation
+
+
+def _concatenated(windows, steps: int, window: int) -> torch.Tensor:
+    windows = list(windows)
+    # ceil(steps / window) windows of `window` steps, the last one shorter.
+    assert len(windows) == -(-steps // window)
+    assert all(w.shape[0] == window for w in windows[:-1])
+    assert 1 <= windows[-1].shape[0] <= window
+    return torch.cat(windows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.integers(1, 300),
+    window=st.integers(1, 320),
+    step_time=st.sampled_from([0.1, 0.5, 1.0, 0.3]),
+    phase=st.sampled_from([0.0, 0.37, 0.5, 0.999]),
+)
+def test_regular_windows_put_together_are_the_whole_train(steps, window, step_time, phase):
+    top = 1000.0 / step_time  # one spike per step
+    rates = torch.rand(2, 9, generator=_generator(steps), dtype=torch.float64) * top
+    rates[0, 0], rates[0, 1] = top, 0.0
+    whole = homogeneous_regular(rates, steps, step_time, phase=phase)
+    windows = regular_windows(rates, steps, step_time, window=window, phase=phase)
+    joined = _concatenated(windows, steps, window)
+    assert joined.dtype == whole.dtype
+    assert torch.equal(joined, whole)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.integers(1, 120),
+    window=st.integers(1, 130),
+    mapping=st.sampled_from(["linear", "log"]),
+    fire_last=st.booleans(),
+)
+def test_latency_windows_put_together_are_the_whole_train(steps, window, mapping, fire_last):
+    x = torch.rand(3, 11, generator=_generator(window))
+    x[0, :3] = torch.tensor([0.0, 1.0, 0.2])
+    options = {"mapping": mapping, "fire_last": fire_last}
+    if mapping == "log":
+        options["time_constant"] = 15.0
+    whole = latency(x, steps, 1.0, **options)
+    joined = _concatenated(latency_windows(x, steps, 1.0, window=window, **options), steps, window)
+    assert torch.equal(joined, whole)
+
+
+@pytest.mark.parametrize(
+    ("method", "whole_train"),
+    [
+        ("exact", homogeneous_poisson_exp_interval),
+        ("bernoulli", homogeneous_poisson_bernoulli_approx),
+    ],
+)
+@pytest.mark.parametrize("refrac_t", [0.0, 1.0, 3.0])
+@pytest.mark.parametrize("window", [150, 151, 1000])
+def test_poisson_windows_with_one_window_are_the_whole_train(method, whole_train, refrac_t, window):
+    rates = torch.rand(40, 3, generator=_generator(0)) * 200
+    options = {"refrac_t": refrac_t, "dtype": torch.float64}
+    whole = whole_train(rates, 150, 1.0, generator=_generator(21), **options)
+    windows = poisson_windows(
+        rates, 150, 1.0, window=window, method=method, generator=_generator(21), **options
+    )
+    assert torch.equal(_concatenated(windows, 150, window), whole)
+
+
+@pytest.mark.parametrize("method", ["exact", "bernoulli"])
+@pytest.mark.parametrize("window", [1, 7, 64])
+def test_poisson_windows_keep_rate_and_refractoriness_across_windows(method, window):
+    # 100 Hz with 4 ms refractory at 1 ms steps: the spike count of the
+    # requested rate, and no two spikes under 4 steps apart, even across a
+    # window boundary.
+    rates = torch.full((400,), 100.0)
+
+    def run(seed: int) -> torch.Tensor:
+        return _concatenated(
+            poisson_windows(
+                rates,
+                500,
+                1.0,
+                window=window,
+                method=method,
+                refrac_t=4.0,
+                generator=_generator(seed),
+            ),
+            500,
+            window,
+        )
+
+    spikes = run(6)
+    assert torch.equal(run(6), spikes)
+    assert int(_intervals(spikes).min()) >= 4
+    expected = 400 * 500 * 0.1
+    assert abs(float(spikes.sum()) - expected) < 5 * math.sqrt(expected)
+
+
+def test_poisson_windows_max_rate_bound_keeps_the_statistics():
+    # A bound above the largest rate only resizes the rounds of draws.
+    rates = torch.full((300,), 20.0)
+    spikes = _concatenated(
+        poisson_windows(rates, 400, 1.0, window=50, max_rate=500.0, generator=_generator(8)),
+        400,
+        50,
+    )
+    p = 1 - math.exp(-0.02)  # exact method, merged events
+    expected = 300 * 400 * p
+    assert abs(float(spikes.sum()) - expected) < 5 * math.sqrt(expected)
+
+
+def test_windows_are_checked_when_called_not_on_first_step():
+    with pytest.raises(ValueError, match="rates must be non-negative"):
+        poisson_windows(torch.tensor([-1.0]), 5, 1.0, window=2)
+    with pytest.raises(ValueError, match="phase"):
+        regular_windows(torch.ones(1), 5, 1.0, window=2, phase=2.0)
+    with pytest.raises(ValueError, match="intensities"):
+        latency_windows(torch.tensor([2.0]), 5, 1.0, window=2)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: poisson_windows(torch.ones(2), 5, 1.0, window=0), ValueError, "window"),
+        (lambda: poisson_windows(torch.ones(2), 5, 1.0, window=2.0), TypeError, "window"),
+        (lambda: poisson_windows(torch.ones(2), 0, 1.0, window=2), ValueError, "steps"),
+        (
+            lambda: poisson_windows(torch.ones(2), 5, 1.0, window=2, method="gauss"),
+            ValueError,
+            "method must be one of",
+        ),
+        (
+            lambda: poisson_windows(torch.full((2,), 50.0), 5, 1.0, window=2, max_rate=10.0),
+            ValueError,
+            "max_rate must be at least the largest rate",
+        ),
+        (
+            lambda: poisson_windows(torch.ones(2), 5, 1.0, window=2, max_rate=-1.0),
+            ValueError,
+            "max_rate must be non-negative",
+        ),
+        (
+            lambda: poisson_windows(torch.ones(2), 5, 1.0, window=2, generator=3),
+            TypeError,
+            "generator must be a torch.Generator",
+        ),
+        (
+            lambda: poisson_windows(torch.ones(2), 5, 1.0, window=2, dtype="float"),
+            TypeError,
+            "dtype must be a torch.dtype",
+        ),
+        (
+            lambda: poisson_windows(
+                torch.tensor([300.0]), 5, 1.0, window=2, method="bernoulli", refrac_t=5.0
+            ),
+            ValueError,
+            "rates too high for refrac_t",
+        ),
+        (lambda: regular_windows(torch.ones(2), 5, 1.0, window=-1), ValueError, "window"),
+        (lambda: regular_windows(torch.ones(2), 5, 0.0, window=2), ValueError, "step_time"),
+        (
+            lambda: regular_windows(torch.tensor([2000.0]), 5, 1.0, window=2),
+            ValueError,
+            "rates too high: at most one spike per step",
+        ),
+        (lambda: latency_windows(torch.ones(2), 5, 1.0, window=True), TypeError, "window"),
+        (
+            lambda: latency_windows(torch.ones(2), 5, 1.0, window=2, mapping="log"),
+            ValueError,
+            "time_constant",
+        ),
+    ],
+)
+def test_bad_window_arguments_name_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_public_checks_name_the_argument_they_are_given():
+    with pytest.raises(ValueError, match="max_rate too high for the Bernoulli approximation"):
+        check_poisson_rate(2000.0, 1.0, method="bernoulli", name="max_rate")
+    # 4 refractory steps of 1 ms deliver at most 250 Hz.
+    with pytest.raises(ValueError, match=r"peak too high for refrac_t.*at most 250.0 Hz"):
+        check_poisson_rate(300.0, 1.0, refrac_t=4.0, name="peak")
+    check_poisson_rate(250.0, 1.0, refrac_t=4.0)
+    check_poisson_rate(300.0, 1.0, refrac_t=4.0, compensate=False)
+    with pytest.raises(ValueError, match="max_rate must be non-negative"):
+        check_poisson_rate(-1.0, 1.0, name="max_rate")
+    with pytest.raises(ValueError, match="max_rate too high: at most one spike per step"):
+        check_regular_rate(1500.0, 1.0, name="max_rate")
+    check_regular_rate(1000.0, 1.0)
+    assert check_phase(0) == 0.0
+    with pytest.raises(ValueError, match=r"phase must be in \[0, 1\)"):
+        check_phase(float("nan"))
+    assert check_latency_mapping("log", 5, 0.5) == (5.0, 0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        check_latency_mapping("log", 5.0, 1.0)
+    with pytest.raises(ValueError, match=r"intensities must have shape \(batch, \.\.\.\)"):
+        check_intensities(torch.tensor(0.5), batched=True)
+    check_intensities(torch.tensor(0.5))
+    with pytest.raises(ValueError, match=r"intensities must lie in \[0, 1\].*1 NaN"):
+        check_intensities(torch.tensor([0.5, float("nan")]))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        check_generator(object(), torch.device("cpu"))
+    check_generator(None, torch.device("cpu"))
+    assert spike_dtype(None, torch.zeros(1, dtype=torch.float64)) == torch.float64
+    assert spike_dtype(None, torch.zeros(1, dtype=torch.uint8)) == torch.get_default_dtype()
+    assert spike_dtype(torch.bool, torch.zeros(1)) == torch.bool

@@ -2,7 +2,9 @@ r"""Encoders: modules that turn intensities in [0, 1] into spike trains.
 
 Every encoder maps a batch of intensities ``(batch, ...)`` to spikes
 ``(T, batch, ...)``, time first, over ``steps`` steps of ``step_time`` ms,
-with the maths in :mod:`inferno_lightning.functional.encoding`:
+with the maths, and the generation a window of steps at a time, in
+:mod:`inferno_lightning.functional.encoding` (an encoder holds its
+configuration and picks the window):
 
 - :class:`PoissonEncoder`: homogeneous Poisson trains at ``intensity * max_rate``
   Hz, exact (exponential intervals) or the Bernoulli approximation, with an
@@ -33,17 +35,17 @@ from torch import nn
 
 from .._validation import as_float, check_choice, flag, nonnegative, positive
 from ..functional.encoding import (
-    _check_generator,
-    _check_intensities,
-    _check_latency_mapping,
-    _check_phase,
-    _check_poisson_rate,
-    _latency_steps,
-    _latency_window,
-    _output_dtype,
-    _poisson_windows,
-    _regular_window,
+    check_generator,
+    check_intensities,
+    check_latency_mapping,
+    check_phase,
+    check_poisson_rate,
+    check_regular_rate,
+    latency_windows,
+    poisson_windows,
     refractory_steps,
+    regular_windows,
+    spike_dtype,
 )
 
 __all__ = ["Encoder", "PoissonEncoder", "RateEncoder", "LatencyEncoder"]
@@ -169,16 +171,17 @@ class Encoder(nn.Module, ABC):
         """
         if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
             raise ValueError(f"chunk_steps must be a positive int, got {chunk_steps!r}")
-        windows = self._start(intensities, generator, min(chunk_steps, self._steps))
+        windows = self._start(intensities, generator, chunk_steps)
         return (step for window in windows for step in window.unbind(0))
 
     def _start(
         self, intensities: torch.Tensor, generator: torch.Generator | None, window: int
     ) -> Iterator[torch.Tensor]:
-        _check_intensities(intensities)
+        check_intensities(intensities, batched=True)
         generator = self._generator(generator)
-        _check_generator(generator, intensities.device)
-        dtype = _output_dtype(self.dtype, intensities)
+        # Deterministic encoders ignore the generator, but a wrong one is still named.
+        check_generator(generator, intensities.device)
+        dtype = spike_dtype(self.dtype, intensities)
         return self._windows(intensities.detach(), generator, window, dtype)
 
     def _generator(self, generator: torch.Generator | None) -> torch.Generator | None:
@@ -192,7 +195,7 @@ class Encoder(nn.Module, ABC):
         window: int,
         dtype: torch.dtype,
     ) -> Iterator[torch.Tensor]:
-        """Yield the train in consecutive windows of ``window`` steps (the last may be shorter)."""
+        """The train in consecutive windows of ``window`` steps (the last may be shorter)."""
 
     def extra_repr(self) -> str:
         return f"step_time={self._step_time}, steps={self._steps}"
@@ -268,14 +271,13 @@ class PoissonEncoder(Encoder):
         self.refrac_t = as_float("refrac_t", refrac_t, nonnegative, "ms")
         self.compensate = flag("compensate", compensate)
         self._refrac_steps = refractory_steps(self.refrac_t, self._step_time)
-        _check_poisson_rate(
+        check_poisson_rate(
             self.max_rate,
             self._step_time,
-            self._refrac_steps,
-            self.compensate,
-            method,
-            rate_name="max_rate",
-            time_name="step_time",
+            method=method,
+            refrac_t=self.refrac_t,
+            compensate=self.compensate,
+            name="max_rate",
         )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
@@ -298,18 +300,19 @@ class PoissonEncoder(Encoder):
         window: int,
         dtype: torch.dtype,
     ) -> Iterator[torch.Tensor]:
-        rates = intensities.to(torch.float64) * self.max_rate
-        return _poisson_windows(
-            rates,
+        return poisson_windows(
+            intensities.to(torch.float64) * self.max_rate,
             self._steps,
             self._step_time,
+            window=window,
             method=self.method,
-            refrac=self._refrac_steps,
+            refrac_t=self.refrac_t,
             compensate=self.compensate,
+            # The configured bound sizes the rounds of draws, so how the generator
+            # is consumed follows the configuration, not the batch's largest value.
             max_rate=self.max_rate,
             generator=generator,
             dtype=dtype,
-            window=window,
         )
 
     def extra_repr(self) -> str:
@@ -357,13 +360,8 @@ class RateEncoder(Encoder):
     ) -> None:
         super().__init__(step_time, steps=steps, duration=duration, dtype=dtype)
         self.max_rate = as_float("max_rate", max_rate, nonnegative, "Hz")
-        if self.max_rate * self._step_time > 1000.0 * (1 + 1e-9):
-            raise ValueError(
-                f"max_rate too high: at most one spike per step, i.e. "
-                f"{1000.0 / self._step_time} Hz with step_time {self._step_time} ms, "
-                f"got {self.max_rate} Hz"
-            )
-        self.phase = _check_phase(phase)
+        check_regular_rate(self.max_rate, self._step_time, name="max_rate")
+        self.phase = check_phase(phase)
 
     def _windows(
         self,
@@ -372,11 +370,14 @@ class RateEncoder(Encoder):
         window: int,
         dtype: torch.dtype,
     ) -> Iterator[torch.Tensor]:
-        lam_max = self.max_rate * self._step_time / 1000.0
-        lam = intensities.to(torch.float64) * lam_max
-        for start in range(0, self._steps, window):
-            stop = min(start + window, self._steps)
-            yield _regular_window(lam, start, stop, self.phase, lam_max, dtype)
+        return regular_windows(
+            intensities.to(torch.float64) * self.max_rate,
+            self._steps,
+            self._step_time,
+            window=window,
+            phase=self.phase,
+            dtype=dtype,
+        )
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, max_rate={self.max_rate}, phase={self.phase}"
@@ -430,7 +431,7 @@ class LatencyEncoder(Encoder):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(step_time, steps=steps, duration=duration, dtype=dtype)
-        self.time_constant, self.threshold = _check_latency_mapping(
+        self.time_constant, self.threshold = check_latency_mapping(
             mapping, time_constant, threshold
         )
         self.mapping = mapping
@@ -443,17 +444,17 @@ class LatencyEncoder(Encoder):
         window: int,
         dtype: torch.dtype,
     ) -> Iterator[torch.Tensor]:
-        index = _latency_steps(
+        return latency_windows(
             intensities,
             self._steps,
             self._step_time,
-            self.mapping,
-            self.time_constant,
-            self.threshold,
-            self.fire_last,
+            window=window,
+            mapping=self.mapping,
+            time_constant=self.time_constant,
+            threshold=self.threshold,
+            fire_last=self.fire_last,
+            dtype=dtype,
         )
-        for start in range(0, self._steps, window):
-            yield _latency_window(index, start, min(start + window, self._steps), dtype)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mapping={self.mapping!r}, fire_last={self.fire_last}"

@@ -16,10 +16,15 @@ always at least :math:`R` steps apart.
 
 Random encoders draw every random number from the optional ``generator``
 (which must live on the device of the input), so a fixed seed gives the same
-spikes on the same device. The private window helpers (``_poisson_windows``,
-``_regular_window``, ``_latency_window``) produce the same trains a few steps
-at a time, for encoders that hand out one step at a time; they are shared with
-:mod:`inferno_lightning.encode`, as are the private argument checks.
+spikes on the same device.
+
+Each encoding has one implementation, a generator of consecutive windows of at
+most ``window`` steps (:func:`poisson_windows`, :func:`regular_windows`,
+:func:`latency_windows`), so a long train is never held whole; the whole-train
+functions are its one-window case. The encoder modules of
+:mod:`inferno_lightning.encode` call the same generators, and the same public
+checks (:func:`check_intensities`, :func:`check_poisson_rate`, ...) for the
+arguments they hold.
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ __all__ = [
     "homogeneous_poisson_bernoulli_approx",
     "homogeneous_regular",
     "latency",
+    "poisson_windows",
+    "regular_windows",
+    "latency_windows",
+    "check_intensities",
+    "check_generator",
+    "check_poisson_rate",
+    "check_regular_rate",
+    "check_phase",
+    "check_latency_mapping",
+    "spike_dtype",
 ]
 
 # Tolerance for quantities that are meant to land exactly on a step boundary
@@ -45,17 +60,22 @@ __all__ = [
 _EPS = 1e-9
 
 LatencyMapping = Literal["linear", "log"]
+PoissonMethod = Literal["exact", "bernoulli"]
 
 
 # --------------------------------------------------------------------------- checks
 
 
+def _check_count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise TypeError(f"steps must be a positive int, got {steps!r}")
-    if steps <= 0:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    return steps
+    return _check_count("steps", steps)
 
 
 def _check_time(name: str, value: float, *, allow_zero: bool) -> float:
@@ -65,6 +85,16 @@ def _check_time(name: str, value: float, *, allow_zero: bool) -> float:
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be {kind} and finite (ms), got {value!r}")
+    return value
+
+
+def _check_rate(name: str, value: float) -> float:
+    """Require one finite non-negative rate in Hz (a Python number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a real number in Hz, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be non-negative and finite (Hz), got {value!r}")
     return value
 
 
@@ -86,7 +116,26 @@ def _check_rates(rates: torch.Tensor) -> float:
     return float(values.max())
 
 
-def _check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+def _check_method(method: str) -> PoissonMethod:
+    if method not in ("exact", "bernoulli"):
+        raise ValueError(f"method must be one of ['exact', 'bernoulli'], got {method!r}")
+    return method
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    """Require ``None`` or a ``torch.Generator`` on ``device``.
+
+    Checked before any draw, so the message names the generator and both devices.
+
+    Args:
+        generator: the source of randomness to check, or ``None`` (the global
+            generator of ``device``).
+        device: the device of the tensor the generator will draw for.
+
+    Raises:
+        TypeError: ``generator`` is neither ``None`` nor a ``torch.Generator``.
+        ValueError: ``generator`` lives on another device than ``device``.
+    """
     if generator is None:
         return
     if not isinstance(generator, torch.Generator):
@@ -104,12 +153,67 @@ def _check_generator(generator: torch.Generator | None, device: torch.device) ->
         )
 
 
-def _output_dtype(dtype: torch.dtype | None, like: torch.Tensor) -> torch.dtype:
+def spike_dtype(dtype: torch.dtype | None, like: torch.Tensor) -> torch.dtype:
+    """The dtype of an encoding's spikes: ``dtype`` if given, else that of ``like`` if floating.
+
+    Args:
+        dtype: the requested dtype (any, ``torch.bool`` included), or ``None``.
+        like: the encoded input (rates or intensities).
+
+    Returns:
+        ``dtype``; for ``None``, the dtype of ``like`` if it is floating, else
+        ``torch.get_default_dtype()``.
+
+    Raises:
+        TypeError: ``dtype`` is neither ``None`` nor a ``torch.dtype``.
+    """
     if dtype is not None:
         if not isinstance(dtype, torch.dtype):
             raise TypeError(f"dtype must be a torch.dtype or None, got {dtype!r}")
         return dtype
     return like.dtype if like.is_floating_point() else torch.get_default_dtype()
+
+
+def check_intensities(intensities: torch.Tensor, *, batched: bool = False) -> None:
+    r"""Require a real tensor of intensities, every value in :math:`[0, 1]` (NaN fails).
+
+    One device synchronisation when the tensor holds values (to read whether
+    any is out of range).
+
+    Args:
+        intensities: the tensor to check, shape ``(*shape)``; ``bool`` passes.
+        batched: also require a batch dimension, i.e. shape ``(batch, ...)``
+            rather than a 0-d tensor. Defaults to False.
+
+    Raises:
+        TypeError: ``intensities`` is not a real tensor.
+        ValueError: no batch dimension (if ``batched``), or values outside
+            :math:`[0, 1]` (the message counts them and the NaNs among them).
+    """
+    if not isinstance(intensities, torch.Tensor):
+        raise TypeError(
+            f"intensities must be a torch.Tensor of values in [0, 1], got {type(intensities).__name__}"
+        )
+    if intensities.is_complex():
+        raise TypeError(f"intensities must be a real tensor, got dtype {intensities.dtype}")
+    if batched and intensities.dim() == 0:
+        raise ValueError("intensities must have shape (batch, ...), got a 0-d tensor")
+    if intensities.numel() == 0 or intensities.dtype == torch.bool:
+        return
+    values = intensities.detach()
+    bad = ~((values >= 0) & (values <= 1))
+    if bool(bad.any()):
+        nan = int(torch.isnan(values).sum()) if values.is_floating_point() else 0
+        numbers = values[~torch.isnan(values)] if values.is_floating_point() else values
+        span = (
+            f", values from {float(numbers.min())} to {float(numbers.max())}"
+            if numbers.numel()
+            else ""
+        )
+        raise ValueError(
+            f"intensities must lie in [0, 1], got {int(bad.sum())} value(s) outside "
+            f"({nan} NaN){span}"
+        )
 
 
 # --------------------------------------------------------------------------- refractoriness
@@ -283,12 +387,12 @@ def _chunk_size(window: int, mean_min: float, dead: int) -> int:
     return max(1, min(size, cap))
 
 
-def _poisson_windows(
+def _generate_poisson(
     rates: torch.Tensor,
     steps: int,
     step_time: float,
     *,
-    method: Literal["exact", "bernoulli"],
+    method: PoissonMethod,
     refrac: int,
     compensate: bool,
     max_rate: float,
@@ -296,7 +400,7 @@ def _poisson_windows(
     dtype: torch.dtype,
     window: int,
 ) -> Iterator[torch.Tensor]:
-    """Yield a Poisson train in windows of at most ``window`` steps (arguments checked)."""
+    """Yield a Poisson train in windows of at most ``window`` steps (arguments already checked)."""
     discrete = method == "bernoulli"
     lam = rates.detach().to(torch.float64) * (step_time / 1000.0)
     if discrete and refrac <= 1:
@@ -330,6 +434,162 @@ def _poisson_windows(
         yield spikes
 
 
+def check_poisson_rate(
+    max_rate: float,
+    step_time: float,
+    *,
+    method: PoissonMethod = "exact",
+    refrac_t: float = 0.0,
+    compensate: bool = True,
+    name: str = "rates",
+) -> None:
+    r"""Require that a Poisson train can deliver the rate ``max_rate``.
+
+    With :math:`\lambda = r_\text{max} \Delta t / 1000` spikes per step and
+    :math:`R` refractory steps (:func:`refractory_steps`):
+
+    - ``method="bernoulli"`` needs :math:`\lambda \le 1`, a probability per step;
+    - ``compensate`` needs :math:`R \lambda \le 1`: a spike every :math:`R`
+      steps is the most a refractory train delivers.
+
+    Both within :math:`10^{-9}`. This is the check
+    :func:`homogeneous_poisson_exp_interval`,
+    :func:`homogeneous_poisson_bernoulli_approx` and :func:`poisson_windows`
+    make of their largest rate; an encoder makes it of its own ``max_rate``.
+
+    Args:
+        max_rate: the largest rate :math:`r_\text{max}`, in Hz, non-negative.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        method: ``"exact"`` or ``"bernoulli"``. Defaults to ``"exact"``.
+        refrac_t: absolute refractory period, in ms, non-negative. Defaults to 0.
+        compensate: whether the rate is to be compensated for ``refrac_t``.
+            Defaults to True.
+        name: the name of ``max_rate`` in the messages. Defaults to ``"rates"``.
+
+    Raises:
+        TypeError: ``max_rate``, ``step_time`` or ``refrac_t`` not a real number.
+        ValueError: ``max_rate`` negative or not finite, ``step_time`` not
+            positive, ``refrac_t`` negative, an unknown ``method``, or a rate
+            too high as above (the message names ``name``).
+    """
+    max_rate = _check_rate(name, max_rate)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    method = _check_method(method)
+    refrac = refractory_steps(refrac_t, step_time)
+    lam = max_rate * step_time / 1000.0
+    if method == "bernoulli" and lam > 1 + _EPS:
+        raise ValueError(
+            f"{name} too high for the Bernoulli approximation: rate * step_time / 1000 "
+            f"is a spike probability per step and must be at most 1, got "
+            f"{max_rate} Hz * {step_time} ms / 1000 = {lam}"
+        )
+    if compensate and lam * refrac > 1 + _EPS:
+        raise ValueError(
+            f"{name} too high for refrac_t: with a refractory period of {refrac} step(s) "
+            f"of {step_time} ms at most {1000.0 / (refrac * step_time)} Hz can be delivered, "
+            f"got {max_rate} Hz"
+        )
+
+
+def poisson_windows(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    window: int,
+    method: PoissonMethod = "exact",
+    refrac_t: float = 0.0,
+    compensate: bool = True,
+    max_rate: float | None = None,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+) -> Iterator[torch.Tensor]:
+    r"""Homogeneous Poisson spike trains, generated ``window`` steps at a time.
+
+    The process of :func:`homogeneous_poisson_exp_interval` (``method="exact"``)
+    or :func:`homogeneous_poisson_bernoulli_approx` (``method="bernoulli"``),
+    which are this function's one-window case. Window :math:`k` holds steps
+    :math:`[k w, \min((k + 1) w, T))`, so at most :math:`w \cdot |\text{shape}|`
+    spikes are held at a time. Each train's next event is carried from one
+    window to the next, so refractory periods and intervals run on across
+    window boundaries and the train is one stationary renewal process.
+
+    With :math:`w \ge T` the one window is exactly the whole-train function's
+    output for the same generator state. Smaller windows give a train of the
+    same process, the same for the same generator state and :math:`w`, but
+    drawn in another order of random numbers, hence a different train.
+
+    Arguments are checked when this is called, not on the first ``next()``.
+
+    Args:
+        rates: requested rates :math:`r`, in Hz, shape ``(*shape)``, finite and
+            non-negative.
+        steps: number of steps :math:`T` in all, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        window: steps per window :math:`w`, positive (more than ``steps``
+            gives one window).
+        method: ``"exact"`` (exponential intervals) or ``"bernoulli"`` (one
+            trial per step). Defaults to ``"exact"``.
+        refrac_t: absolute refractory period, in ms, non-negative, rounded up
+            to whole steps. Defaults to 0.
+        compensate: keep the delivered rate at ``rates`` despite the
+            refractory period. Defaults to True.
+        max_rate: an upper bound on ``rates``, in Hz, at least the largest
+            rate; ``None`` (the default) takes the largest rate. It sizes the
+            rounds in which intervals are drawn, so it decides which random
+            number lands where but not the statistics; an encoder passes its
+            own ``max_rate``, so how it consumes the generator follows its
+            configuration rather than the batch's largest value.
+        generator: source of randomness, on the device of ``rates``.
+        dtype: dtype of the spikes; defaults to the dtype of ``rates`` if
+            floating, else the default dtype.
+
+    Returns:
+        An iterator over :math:`\lceil T / w \rceil` tensors of spikes
+        ``(size, *shape)`` of 0/1, ``size`` being :math:`w` but for the last.
+
+    Raises:
+        TypeError: ``steps`` or ``window`` not an int, ``rates`` not a real
+            tensor, ``generator`` not a ``torch.Generator``, ``dtype`` not a
+            ``torch.dtype``.
+        ValueError: as :func:`homogeneous_poisson_exp_interval` and
+            :func:`homogeneous_poisson_bernoulli_approx`; ``window`` not
+            positive, an unknown ``method``, ``max_rate`` below the largest rate.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> windows = poisson_windows(torch.full((2, 3), 50.0), 100, 1.0, window=32, generator=g)
+        >>> [tuple(w.shape) for w in windows]
+        [(32, 2, 3), (32, 2, 3), (32, 2, 3), (4, 2, 3)]
+    """
+    largest, refrac = _check_poisson(
+        rates, steps, step_time, refrac_t, compensate, method, generator
+    )
+    window = _check_count("window", window)
+    if max_rate is None:
+        bound = largest
+    else:
+        bound = _check_rate("max_rate", max_rate)
+        if largest > bound * (1 + _EPS):
+            raise ValueError(
+                f"max_rate must be at least the largest rate, got max_rate {bound} Hz "
+                f"and a rate of {largest} Hz"
+            )
+    return _generate_poisson(
+        rates,
+        steps,
+        float(step_time),
+        method=method,
+        refrac=refrac,
+        compensate=compensate,
+        max_rate=bound,
+        generator=generator,
+        dtype=spike_dtype(dtype, rates),
+        window=window,
+    )
+
+
 def _check_poisson(
     rates: torch.Tensor,
     steps: int,
@@ -343,38 +603,13 @@ def _check_poisson(
     steps = _check_steps(steps)
     step_time = _check_time("step_time", step_time, allow_zero=False)
     refrac = refractory_steps(refrac_t, step_time)
+    method = _check_method(method)
     max_rate = _check_rates(rates)
-    _check_generator(generator, rates.device)
-    _check_poisson_rate(
-        max_rate, step_time, refrac, compensate, method, rate_name="rates", time_name="step_time"
+    check_generator(generator, rates.device)
+    check_poisson_rate(
+        max_rate, step_time, method=method, refrac_t=refrac_t, compensate=compensate, name="rates"
     )
     return max_rate, refrac
-
-
-def _check_poisson_rate(
-    max_rate: float,
-    step_time: float,
-    refrac: int,
-    compensate: bool,
-    method: str,
-    *,
-    rate_name: str,
-    time_name: str,
-) -> None:
-    """Raise if ``max_rate`` cannot be produced (shared with the encoders for their names)."""
-    lam = max_rate * step_time / 1000.0
-    if method == "bernoulli" and lam > 1 + _EPS:
-        raise ValueError(
-            f"{rate_name} too high for the Bernoulli approximation: rate * {time_name} / 1000 "
-            f"is a spike probability per step and must be at most 1, got "
-            f"{max_rate} Hz * {step_time} ms / 1000 = {lam}"
-        )
-    if compensate and lam * refrac > 1 + _EPS:
-        raise ValueError(
-            f"{rate_name} too high for refrac_t: with a refractory period of {refrac} step(s) "
-            f"of {step_time} ms at most {1000.0 / (refrac * step_time)} Hz can be delivered, "
-            f"got {max_rate} Hz"
-        )
 
 
 def homogeneous_poisson_exp_interval(
@@ -450,22 +685,17 @@ def homogeneous_poisson_exp_interval(
         >>> spikes.shape
         torch.Size([100, 2, 3])
     """
-    max_rate, refrac = _check_poisson(
-        rates, steps, step_time, refrac_t, compensate, "exact", generator
-    )
-    out_dtype = _output_dtype(dtype, rates)
     with torch.no_grad():
-        (spikes,) = _poisson_windows(
+        (spikes,) = poisson_windows(
             rates,
             steps,
-            float(step_time),
-            method="exact",
-            refrac=refrac,
-            compensate=compensate,
-            max_rate=max_rate,
-            generator=generator,
-            dtype=out_dtype,
+            step_time,
             window=steps,
+            method="exact",
+            refrac_t=refrac_t,
+            compensate=compensate,
+            generator=generator,
+            dtype=dtype,
         )
     return spikes
 
@@ -529,22 +759,17 @@ def homogeneous_poisson_bernoulli_approx(
         ValueError: as :func:`homogeneous_poisson_exp_interval`, and a rate
             with :math:`r \Delta t / 1000 > 1` (a probability above 1).
     """
-    max_rate, refrac = _check_poisson(
-        rates, steps, step_time, refrac_t, compensate, "bernoulli", generator
-    )
-    out_dtype = _output_dtype(dtype, rates)
     with torch.no_grad():
-        (spikes,) = _poisson_windows(
+        (spikes,) = poisson_windows(
             rates,
             steps,
-            float(step_time),
-            method="bernoulli",
-            refrac=refrac,
-            compensate=compensate,
-            max_rate=max_rate,
-            generator=generator,
-            dtype=out_dtype,
+            step_time,
             window=steps,
+            method="bernoulli",
+            refrac_t=refrac_t,
+            compensate=compensate,
+            generator=generator,
+            dtype=dtype,
         )
     return spikes
 
@@ -624,27 +849,120 @@ def homogeneous_regular(
             not finite or above one spike per step, ``phase`` outside
             :math:`[0, 1)`.
     """
-    steps = _check_steps(steps)
-    step_time = _check_time("step_time", step_time, allow_zero=False)
-    phase = _check_phase(phase)
-    max_rate = _check_rates(rates)
-    if max_rate * step_time / 1000.0 > 1 + _EPS:
-        raise ValueError(
-            f"rates too high: at most one spike per step, i.e. {1000.0 / step_time} Hz with "
-            f"step_time {step_time} ms, got {max_rate} Hz"
-        )
-    out_dtype = _output_dtype(dtype, rates)
-    lam = rates.detach().to(torch.float64) * (step_time / 1000.0)
-    return _regular_window(lam, 0, steps, phase, max_rate * step_time / 1000.0, out_dtype)
+    (spikes,) = regular_windows(rates, steps, step_time, window=steps, phase=phase, dtype=dtype)
+    return spikes
 
 
-def _check_phase(phase: float) -> float:
-    """Require a phase in [0, 1)."""
+def check_phase(phase: float) -> float:
+    r"""Require a phase :math:`\varphi \in [0, 1)`, the fraction of a period elapsed at time 0.
+
+    Args:
+        phase: the phase to check.
+
+    Returns:
+        ``phase`` as a float.
+
+    Raises:
+        TypeError: ``phase`` is not a real number.
+        ValueError: ``phase`` is outside :math:`[0, 1)` (or NaN).
+    """
     if isinstance(phase, bool) or not isinstance(phase, int | float):
         raise TypeError(f"phase must be a real number in [0, 1), got {phase!r}")
     if not 0 <= phase < 1:
         raise ValueError(f"phase must be in [0, 1), got {phase!r}")
     return float(phase)
+
+
+def check_regular_rate(max_rate: float, step_time: float, *, name: str = "rates") -> None:
+    r"""Require at most one spike per step of a regular train: :math:`r_\text{max} \Delta t / 1000 \le 1`.
+
+    Within :math:`10^{-9}`. This is the check :func:`homogeneous_regular` and
+    :func:`regular_windows` make of their largest rate; an encoder makes it of
+    its own ``max_rate``.
+
+    Args:
+        max_rate: the largest rate :math:`r_\text{max}`, in Hz, non-negative.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        name: the name of ``max_rate`` in the messages. Defaults to ``"rates"``.
+
+    Raises:
+        TypeError: ``max_rate`` or ``step_time`` not a real number.
+        ValueError: ``max_rate`` negative, not finite or above
+            :math:`1000 / \Delta t` Hz (the message names ``name``),
+            ``step_time`` not positive.
+    """
+    max_rate = _check_rate(name, max_rate)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    if max_rate * step_time / 1000.0 > 1 + _EPS:
+        raise ValueError(
+            f"{name} too high: at most one spike per step, i.e. {1000.0 / step_time} Hz with "
+            f"step_time {step_time} ms, got {max_rate} Hz"
+        )
+
+
+def _generate_regular(
+    lam: torch.Tensor, steps: int, window: int, phase: float, lam_max: float, dtype: torch.dtype
+) -> Iterator[torch.Tensor]:
+    for start in range(0, steps, window):
+        yield _regular_window(lam, start, min(start + window, steps), phase, lam_max, dtype)
+
+
+def regular_windows(
+    rates: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    window: int,
+    phase: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Iterator[torch.Tensor]:
+    r"""Regular (deterministic) spike trains, generated ``window`` steps at a time.
+
+    The trains of :func:`homogeneous_regular`, which is this function's
+    one-window case: with :math:`\lambda = r \Delta t / 1000`, step :math:`n`
+    spikes when :math:`\lfloor (n + 1)\lambda + \varphi \rfloor >
+    \lfloor n \lambda + \varphi \rfloor`. Window :math:`k` holds steps
+    :math:`[k w, \min((k + 1) w, T))`; each window is computed from its first
+    step alone (only its own spikes are placed), so the windows put together
+    are exactly the whole train, for every :math:`w`.
+
+    Arguments are checked when this is called, not on the first ``next()``.
+
+    Args:
+        rates: rates :math:`r`, in Hz, shape ``(*shape)``, with
+            :math:`0 \le r \Delta t / 1000 \le 1`.
+        steps: number of steps :math:`T` in all, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        window: steps per window :math:`w`, positive (more than ``steps``
+            gives one window).
+        phase: initial phase :math:`\varphi \in [0, 1)`. Defaults to 0.
+        dtype: dtype of the spikes; defaults to the dtype of ``rates`` if
+            floating, else the default dtype.
+
+    Returns:
+        An iterator over :math:`\lceil T / w \rceil` tensors of spikes
+        ``(size, *shape)`` of 0/1, ``size`` being :math:`w` but for the last.
+
+    Raises:
+        TypeError: ``steps`` or ``window`` not an int, ``rates`` not a real
+            tensor, ``dtype`` not a ``torch.dtype``.
+        ValueError: as :func:`homogeneous_regular`; ``window`` not positive.
+
+    Example::
+
+        >>> windows = regular_windows(torch.tensor([100.0]), 25, 1.0, window=10)
+        >>> [w.flatten().nonzero().flatten().tolist() for w in windows]
+        [[9], [9], []]
+    """
+    steps = _check_steps(steps)
+    step_time = _check_time("step_time", step_time, allow_zero=False)
+    window = _check_count("window", window)
+    phase = check_phase(phase)
+    max_rate = _check_rates(rates)
+    check_regular_rate(max_rate, step_time, name="rates")
+    out_dtype = spike_dtype(dtype, rates)
+    lam = rates.detach().to(torch.float64) * (step_time / 1000.0)
+    return _generate_regular(lam, steps, window, phase, max_rate * step_time / 1000.0, out_dtype)
 
 
 # --------------------------------------------------------------------------- latency
@@ -687,10 +1005,31 @@ def _latency_window(index: torch.Tensor, start: int, stop: int, dtype: torch.dty
     return out[:size]
 
 
-def _check_latency_mapping(
-    mapping: str, time_constant: float | None, threshold: float
+def check_latency_mapping(
+    mapping: LatencyMapping, time_constant: float | None, threshold: float
 ) -> tuple[float | None, float]:
-    """Check the latency mapping's arguments; return ``(time_constant, threshold)``."""
+    r"""Check the arguments of a latency mapping (see :func:`latency`).
+
+    ``"log"`` needs a time constant :math:`\tau > 0` (ms) and a threshold
+    :math:`\theta \in (0, 1)`; ``"linear"`` uses neither, but a
+    ``time_constant`` given to it must still be positive.
+
+    Args:
+        mapping: ``"linear"`` or ``"log"``.
+        time_constant: :math:`\tau` in ms, or ``None``.
+        threshold: :math:`\theta`.
+
+    Returns:
+        ``(time_constant, threshold)``, as floats (``time_constant`` stays
+        ``None`` if not given to ``"linear"``; ``threshold`` is returned
+        unchecked for ``"linear"``).
+
+    Raises:
+        TypeError: ``time_constant`` or ``threshold`` not a real number.
+        ValueError: an unknown ``mapping``; ``time_constant`` not positive;
+            for ``"log"``, ``time_constant`` missing or ``threshold`` outside
+            :math:`(0, 1)`.
+    """
     if mapping not in ("linear", "log"):
         raise ValueError(f"mapping must be one of ['linear', 'log'], got {mapping!r}")
     if mapping == "linear":
@@ -706,39 +1045,6 @@ def _check_latency_mapping(
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1) for mapping='log', got {threshold!r}")
     return time_constant, float(threshold)
-
-
-def _check_intensities(intensities: torch.Tensor, *, batched: bool = True) -> None:
-    """Require a real tensor with every value in [0, 1] (NaN fails).
-
-    Raises:
-        TypeError: not a real tensor.
-        ValueError: no batch dimension (if ``batched``), or values outside [0, 1].
-    """
-    if not isinstance(intensities, torch.Tensor):
-        raise TypeError(
-            f"intensities must be a torch.Tensor of values in [0, 1], got {type(intensities).__name__}"
-        )
-    if intensities.is_complex():
-        raise TypeError(f"intensities must be a real tensor, got dtype {intensities.dtype}")
-    if batched and intensities.dim() == 0:
-        raise ValueError("intensities must have shape (batch, ...), got a 0-d tensor")
-    if intensities.numel() == 0 or intensities.dtype == torch.bool:
-        return
-    values = intensities.detach()
-    bad = ~((values >= 0) & (values <= 1))
-    if bool(bad.any()):
-        nan = int(torch.isnan(values).sum()) if values.is_floating_point() else 0
-        numbers = values[~torch.isnan(values)] if values.is_floating_point() else values
-        span = (
-            f", values from {float(numbers.min())} to {float(numbers.max())}"
-            if numbers.numel()
-            else ""
-        )
-        raise ValueError(
-            f"intensities must lie in [0, 1], got {int(bad.sum())} value(s) outside "
-            f"({nan} NaN){span}"
-        )
 
 
 def latency(
@@ -798,12 +1104,88 @@ def latency(
             ``time_constant`` / ``threshold`` missing or out of range for
             ``"log"``.
     """
+    (spikes,) = latency_windows(
+        intensities,
+        steps,
+        step_time,
+        window=steps,
+        mapping=mapping,
+        time_constant=time_constant,
+        threshold=threshold,
+        fire_last=fire_last,
+        dtype=dtype,
+    )
+    return spikes
+
+
+def _generate_latency(
+    index: torch.Tensor, steps: int, window: int, dtype: torch.dtype
+) -> Iterator[torch.Tensor]:
+    for start in range(0, steps, window):
+        yield _latency_window(index, start, min(start + window, steps), dtype)
+
+
+def latency_windows(
+    intensities: torch.Tensor,
+    steps: int,
+    step_time: float,
+    *,
+    window: int,
+    mapping: LatencyMapping = "linear",
+    time_constant: float | None = None,
+    threshold: float = 0.2,
+    fire_last: bool = False,
+    dtype: torch.dtype | None = None,
+) -> Iterator[torch.Tensor]:
+    r"""Latency (time-to-first-spike) encoding, generated ``window`` steps at a time.
+
+    The trains of :func:`latency`, which is this function's one-window case:
+    each intensity :math:`x \in [0, 1]` spikes once, at step
+    :math:`n = \lfloor t / \Delta t + 1/2 \rfloor` with
+    :math:`t = (1 - x)(T - 1) \Delta t` (``"linear"``) or
+    :math:`t = \tau \ln(x / (x - \theta))` (``"log"``). The spike steps are
+    computed once, when this is called; window :math:`k` holds steps
+    :math:`[k w, \min((k + 1) w, T))`, so the windows put together are
+    exactly the whole train, for every :math:`w`.
+
+    Arguments are checked when this is called, not on the first ``next()``.
+
+    Args:
+        intensities: :math:`x`, shape ``(*shape)``, values in :math:`[0, 1]`.
+        steps: number of steps :math:`T` in all, positive.
+        step_time: step :math:`\Delta t`, in ms, positive.
+        window: steps per window :math:`w`, positive (more than ``steps``
+            gives one window).
+        mapping: ``"linear"`` or ``"log"``. Defaults to ``"linear"``.
+        time_constant: :math:`\tau` in ms, required for ``"log"``.
+        threshold: :math:`\theta \in (0, 1)` for ``"log"``. Defaults to 0.2.
+        fire_last: silent inputs fire at the last step. Defaults to False.
+        dtype: dtype of the spikes; defaults to the dtype of ``intensities``
+            if floating, else the default dtype.
+
+    Returns:
+        An iterator over :math:`\lceil T / w \rceil` tensors of spikes
+        ``(size, *shape)`` of 0/1, ``size`` being :math:`w` but for the last;
+        over all windows, at most one 1 per input.
+
+    Raises:
+        TypeError: ``steps`` or ``window`` not an int, ``intensities`` not a
+            real tensor, ``dtype`` not a ``torch.dtype``.
+        ValueError: as :func:`latency`; ``window`` not positive.
+
+    Example::
+
+        >>> windows = latency_windows(torch.tensor([1.0, 0.5]), 10, 1.0, window=4)
+        >>> [w.nonzero().tolist() for w in windows]
+        [[[0, 0]], [[1, 1]], []]
+    """
     steps = _check_steps(steps)
     step_time = _check_time("step_time", step_time, allow_zero=False)
-    time_constant, threshold = _check_latency_mapping(mapping, time_constant, threshold)
-    _check_intensities(intensities, batched=False)
-    out_dtype = _output_dtype(dtype, intensities)
+    window = _check_count("window", window)
+    time_constant, threshold = check_latency_mapping(mapping, time_constant, threshold)
+    check_intensities(intensities, batched=False)
+    out_dtype = spike_dtype(dtype, intensities)
     index = _latency_steps(
         intensities, steps, step_time, mapping, time_constant, threshold, fire_last
     )
-    return _latency_window(index, 0, steps, out_dtype)
+    return _generate_latency(index, steps, window, out_dtype)
