@@ -105,59 +105,52 @@ are the same sizes and the same kind of work per step, not the same computation:
   presentation and applies it once (batch mean, soft bounds; hard in BindsNET-like), then
   normalises to 78. Initial weights 0.3 U[0, 1) in both; ours normalises them at once.
 
-Measured on the shared 2-core development CPU (others were running tests: load average 1 to
-2 during the runs) on a clean export of commit 0172158 (``git archive 0172158 src
-benchmarks``, this file added, ``PYTHONPATH=<export>/src`` so that ``ours`` came from it, as
-the working tree was being edited)::
+Measured on the quiet 2-core development CPU at the end of the session that
+made the local-learning step event-driven (issue 13), from the repository root::
 
     .bench-bindsnet/bin/python benchmarks/bindsnet_peer.py --threads 1 --runs 5
-    .bench-bindsnet/bin/python benchmarks/bindsnet_peer.py --threads 2 --runs 5 --workload w2
-    .bench-bindsnet/bin/python benchmarks/bindsnet_peer.py --threads 2 --workload w4
+    .bench-bindsnet/bin/python benchmarks/bindsnet_peer.py --threads 2 --runs 5
 
 W2, ms per step, median ± half-range of 5 interleaved runs; ratios median [range] of the
 paired runs::
 
     thr bound  B  reference      ours           BindsNET       ours/BindsNET     ours/ref          BindsNET/ref
-    1   clamp  1  0.293 ± 0.004  0.364 ± 0.004  0.359 ± 0.009  1.01 [0.96-1.02]  1.23 [1.22-1.25]  1.22 [1.20-1.28]
-    1   soft   1  0.369 ± 0.016  0.383 ± 0.011  0.717 ± 0.098  0.53 [0.47-0.64]  1.04 [1.01-1.05]  2.00 [1.59-2.21]
-    1   none   1  0.266 ± 0.065  0.354 ± 0.007  0.146 ± 0.037  2.46 [1.61-2.47]  1.31 [0.88-1.36]  0.55 [0.36-0.82]
-    1   clamp 16  0.603 ± 0.034  0.627 ± 0.036  0.605 ± 0.012  1.05 [0.99-1.11]  1.05 [1.03-1.05]  1.00 [0.94-1.05]
-    1   soft  16  0.663 ± 0.031  0.633 ± 0.014  5.169 ± 0.701  0.12 [0.11-0.13]  0.95 [0.89-0.97]  7.60 [7.07-9.06]
-    1   none  16  0.563 ± 0.013  0.591 ± 0.009  0.384 ± 0.006  1.54 [1.48-1.57]  1.05 [1.03-1.06]  0.68 [0.66-0.71]
-    2   clamp  1  0.203 ± 0.014  0.301 ± 0.004  0.260 ± 0.007  1.17 [1.15-1.21]  1.47 [1.35-1.53]  1.25 [1.14-1.31]
-    2   soft   1  0.237 ± 0.013  0.303 ± 0.016  0.402 ± 0.022  0.76 [0.75-0.79]  1.28 [1.27-1.37]  1.67 [1.61-1.82]
-    2   none   1  0.197 ± 0.010  0.303 ± 0.011  0.142 ± 0.002  2.16 [2.05-2.21]  1.54 [1.42-1.65]  0.71 [0.67-0.77]
-    2   clamp 16  0.384 ± 0.013  0.479 ± 0.010  0.375 ± 0.020  1.28 [1.14-1.29]  1.25 [1.20-1.26]  0.98 [0.94-1.08]
-    2   soft  16  0.419 ± 0.015  0.488 ± 0.021  2.321 ± 0.437  0.21 [0.15-0.22]  1.19 [1.16-1.23]  5.70 [5.48-7.71]
-    2   none  16  0.362 ± 0.011  0.462 ± 0.033  0.280 ± 0.015  1.66 [1.56-1.84]  1.28 [1.27-1.40]  0.77 [0.73-0.82]
-
-The first run of the two-thread W2 command, a minute earlier and under heavier load, gave
-ours/BindsNET 1.25, 0.77, 3.30, 1.13, 0.17 and 1.38 (rows in the same order): at two threads
-on this shared machine the figures move by tens of percent.
+    1   clamp  1  0.302 ± 0.015  0.278 ± 0.001  0.351 ± 0.001  0.79 [0.79-0.79]  0.92 [0.88-0.97]  1.17 [1.11-1.22]
+    1   soft   1  0.353 ± 0.009  0.294 ± 0.008  0.590 ± 0.015  0.50 [0.49-0.50]  0.84 [0.82-0.85]  1.69 [1.64-1.72]
+    1   none   1  0.261 ± 0.008  0.269 ± 0.002  0.141 ± 0.001  1.90 [1.90-1.94]  1.03 [0.99-1.03]  0.54 [0.51-0.54]
+    1   clamp 16  0.570 ± 0.002  0.576 ± 0.006  0.586 ± 0.002  0.98 [0.98-1.00]  1.01 [1.01-1.03]  1.03 [1.02-1.03]
+    1   soft  16  0.672 ± 0.037  0.697 ± 0.035  5.246 ± 0.428  0.14 [0.13-0.15]  1.08 [0.96-1.11]  7.87 [6.52-8.09]
+    1   none  16  0.559 ± 0.019  0.568 ± 0.008  0.380 ± 0.007  1.50 [1.49-1.51]  1.02 [1.00-1.04]  0.68 [0.67-0.69]
+    2   clamp  1  0.222 ± 0.008  0.283 ± 0.010  0.248 ± 0.005  1.14 [1.10-1.20]  1.29 [1.22-1.31]  1.14 [1.07-1.17]
+    2   soft   1  0.254 ± 0.007  0.296 ± 0.005  0.409 ± 0.007  0.72 [0.70-0.75]  1.17 [1.11-1.20]  1.60 [1.58-1.63]
+    2   none   1  0.212 ± 0.011  0.279 ± 0.008  0.143 ± 0.010  1.97 [1.70-2.00]  1.34 [1.21-1.38]  0.68 [0.66-0.71]
+    2   clamp 16  0.389 ± 0.004  0.498 ± 0.009  0.393 ± 0.012  1.29 [1.26-1.33]  1.30 [1.27-1.31]  1.01 [0.98-1.02]
+    2   soft  16  0.428 ± 0.108  0.587 ± 0.087  3.549 ± 0.655  0.19 [0.17-0.22]  1.35 [1.16-1.37]  6.19 [6.11-8.29]
+    2   none  16  0.557 ± 0.038  0.670 ± 0.010  0.472 ± 0.014  1.43 [1.38-1.45]  1.19 [1.09-1.25]  0.83 [0.79-0.87]
 
 W4, ms per simulated step of the whole batch (median ± half-range of 7 interleaved batches)
 and samples/s; ratios median [range]::
 
     thr  B  ours           ours BindsNET-like  BindsNET       ours/BindsNET     ours-like/BindsNET
-    1    1  0.319 ± 0.007  0.365 ± 0.011       0.247 ± 0.007  1.31 [1.25-1.35]  1.50 [1.44-1.55]
-    1   16  0.527 ± 0.029  0.578 ± 0.020       0.681 ± 0.035  0.78 [0.71-0.84]  0.86 [0.77-0.88]
-    2    1  0.308 ± 0.011  0.354 ± 0.005       0.274 ± 0.083  1.13 [0.74-1.26]  1.30 [0.85-1.43]
-    2   16  0.519 ± 0.025  0.577 ± 0.019       0.792 ± 0.022  0.66 [0.62-0.68]  0.73 [0.70-0.75]
+    1    1  0.306 ± 0.006  0.347 ± 0.005       0.240 ± 0.002  1.28 [1.25-1.29]  1.45 [1.43-1.48]
+    1   16  0.547 ± 0.010  0.592 ± 0.015       0.657 ± 0.006  0.83 [0.82-0.84]  0.90 [0.89-0.93]
+    2    1  0.310 ± 0.010  0.353 ± 0.020       0.264 ± 0.023  1.19 [1.01-1.22]  1.37 [1.17-1.46]
+    2   16  0.560 ± 0.028  0.622 ± 0.014       0.765 ± 0.025  0.72 [0.71-0.78]  0.80 [0.77-0.83]
 
-Samples/s (one thread, batch 1 / 16): ours 31.3 / 303.8, ours BindsNET-like 27.4 / 276.8,
-BindsNET 40.5 / 234.9; two threads: 32.5 / 308.1, 28.3 / 277.1, 36.5 / 202.0. BindsNET's
-batch 16 is slower at two threads than at one. A separate one-thread W4 run gave 1.32 and
-0.76 (ours/BindsNET), an earlier two-thread one 1.14 and 0.65. Spikes per sample in the
-warm-up batch (batch 1 / 16): ours 12.0 / 15.8, ours BindsNET-like 11.0 / 11.7, BindsNET
-13.0 / 13.5: comparable activity.
+Samples/s (one thread, batch 1 / 16): ours 32.6 / 292.4, ours BindsNET-like 28.8 / 270.5,
+BindsNET 41.6 / 243.7. Spikes per sample in the warm-up batch (batch 1 / 16): ours 12.0 /
+15.8, ours BindsNET-like 11.0 / 11.7, BindsNET 13.0 / 13.5: comparable activity. (The
+previous figures, taken on commit 0172158 before the event-driven update, had ours/BindsNET
+1.01 / 0.53 / 2.46 / 1.05 / 0.12 / 1.54 at one thread and 1.31 / 0.78 on W4.)
 
-In short: on W2 BindsNET computes the reference's network exactly. At clamp bounds it runs
-at ours' speed at one thread (ours/BindsNET 1.01 and 1.05; both about 1.2x the reference at
-batch 1 and 1.0-1.05x at batch 16), and ours is 1.2-1.3x BindsNET at two threads; without
-bounds its fused ``addmm_`` update makes it the fastest of the three (ours 1.5-2.5x
-BindsNET); with soft bounds it is the slowest by far (ours 0.12-0.76x BindsNET). On W4 ours
-is slower at batch 1 (1.3x BindsNET at one thread, 1.1x at two) and faster at batch 16
-(0.78x, 0.66x), though the two models differ in the ways listed above.
+In short: on W2 BindsNET computes the reference's network exactly. At clamp bounds ours is
+0.79x BindsNET at batch 1 and level at batch 16 at one thread, 1.1-1.3x at two; without
+bounds BindsNET's two in-place ``addmm_`` per step make it the fastest of the three (ours
+1.4-2.0x BindsNET: at batch 1 our per-step dispatch and Python, about 0.18 ms, exceed its
+whole step); with soft bounds BindsNET is the slowest by far (ours 0.14-0.72x). On W4 ours
+is slower at batch 1 (1.2-1.3x BindsNET) and faster at batch 16 (0.72-0.83x), though the
+two models differ in the ways listed above. Issue 13's target, ours at least 2x faster
+than BindsNET (a ratio of 0.5 or less), holds only with soft bounds.
 """
 
 from __future__ import annotations

@@ -32,19 +32,22 @@ measured rather than priced. There is no hand-written reference here: W2 (``stdp
 reference comparison of the same per-step work, and ``inferno_ai.py`` times
 inferno-ai on the same model.
 
-Measured on the 2-core development CPU, 1 thread, 100 steps per batch, 3
-runs (2 for N = 1600 and 6400 and for batch 256), random intensities in
-[0, 1) (denser input than MNIST digits); repeated runs of the same command
-moved by up to 15 % over the session::
+Measured on the quiet 2-core development CPU, 1 thread, 100 steps per batch,
+3 runs, random intensities in [0, 1) (denser input than MNIST digits). The
+session before measured 0.573 / 0.846 / 1.823 / 6.223 ms at batch 1 / 16 /
+64 / 256 and 0.718 / 2.330 / 13.813 at 100 / 1600 / 6400 neurons while other
+jobs shared the cores: its code, run again on the quiet machine next to this
+one, gave 0.309 / 0.501-0.510 / 1.203 ms at batch 1 / 16 / 64, the same as
+now within the noise (the difference is the machine's load, not the code)::
 
         N  batch   ms/step          samples/s   epoch @700   @700+300 rest
-      400      1    0.573 ± 0.009       17.5    400.8 min       34 352 s
-      400     16    0.846 ± 0.017      189.1     37.0 min        3 173 s
-      400     64    1.823 ± 0.062      351.1     19.9 min        1 709 s
-      400    256    6.223 ± 0.104      411.4     17.0 min        1 459 s
-      100     16    0.718 ± 0.022      222.9     31.4 min        2 691 s
-     1600     16    2.330 ± 0.090       68.7    102.0 min        8 739 s
-     6400     16   13.813 ± 0.162       11.6    604.3 min       51 798 s
+      400      1    0.315 ± 0.011       31.8    220.3 min       18 884 s
+      400     16    0.503 ± 0.007      318.1     22.0 min        1 886 s
+      400     64    1.169 ± 0.014      547.4     12.8 min        1 097 s
+      400    256    3.880 ± 0.105      659.8     10.6 min          912 s
+      100     16    0.351 ± 0.004      455.4     15.4 min        1 318 s
+     1600     16    1.140 ± 0.021      140.4     49.9 min        4 275 s
+     6400     16    6.640 ± 0.094       24.1    290.5 min       24 900 s
 
 The sparse forward of spike-driven currents (``connections._sparse_linear``)
 is most of the gain at large N (6400 neurons: 40.4 ms per step without it)

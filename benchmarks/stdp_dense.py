@@ -1,41 +1,56 @@
 """W2: pair STDP on a dense connection, ours against a hand-written PyTorch loop.
 
 784 Poisson inputs (40 Hz) -> 400 LIF neurons (about 27 Hz), pair STDP with
-cumulative traces, updates applied every step (soft bounds), 250 steps,
-batch 1 and 16.
+cumulative traces, updates applied every step, at three bounds (``clamp``:
+``clamp(w + P - D, 0, 1)``, BindsNET's default; ``soft``: ``w + P (1 - w) -
+D w``; ``none``: ``w + P - D``), each against a reference of the same bound,
+250 steps, batch 1 and 16.
 
     .venv/bin/python benchmarks/stdp_dense.py [--runs 9] [--threads 1] [--steps 250]
-        [--batches 1 16] [--device cpu|cuda]
+        [--batches 1 16] [--bounds clamp soft none] [--compiled] [--device cpu|cuda]
 
-Prints, per batch size, the median and half-range of the time per simulation
-step of each implementation over interleaved runs, the median and range of
-the paired ratios ours / reference, the largest weight difference at the end
-and the output rate. Both run under the steady allocator of ``_timing.py``
-(without it the reference's per-step allocations page-fault erratically:
-0.9 to 2.4 ms per step at batch 1 instead of 0.54).
+Prints, per batch size and bound, the median and half-range of the time per
+simulation step of each implementation over interleaved runs, the median and
+range of the paired ratios ours / reference, the largest weight difference at
+the end and the output rate. ``--compiled`` adds ours with the whole learning
+step (layer, STDP, ``Updater.step``) under ``torch.compile`` (compiled once,
+untimed; checked against the reference too). Everything runs under the
+steady allocator of ``_timing.py`` (without it the reference's per-step
+allocations page-fault erratically: 0.9 to 2.4 ms per step at batch 1
+instead of 0.54).
 
-Measured on the 2-core development CPU, quiet, 11 (1 thread) and 9 (2
-threads) runs, ms per step::
+Measured on the quiet 2-core development CPU, ``--runs 7 --compiled``, ms
+per step, ratio median [range]::
 
-    threads  batch  reference        ours             ours/ref
-    1        1      0.547 ± 0.014    0.627 ± 0.032    1.14 [1.11-1.21]
-    1        16     0.969 ± 0.150    0.944 ± 0.274    1.01 [0.86-1.27]
-    2        1      0.389 ± 0.023    0.548 ± 0.018    1.39 [1.29-1.44]
-    2        16     0.669 ± 0.043    0.835 ± 0.057    1.25 [1.12-1.37]
+    threads  bound  batch  reference        ours             ours/ref          compiled/ref
+    1        clamp  1      0.295 ± 0.010    0.283 ± 0.618    0.97 [0.95-5.09]  0.84
+    1        soft   1      0.372 ± 0.017    0.317 ± 0.023    0.85 [0.85-0.90]  0.71
+    1        none   1      0.274 ± 0.010    0.286 ± 0.012    1.04 [1.03-1.07]  1.18
+    1        clamp  16     0.617 ± 0.026    0.620 ± 0.008    1.01 [0.96-1.04]  1.07
+    1        soft   16     0.667 ± 0.036    0.710 ± 0.009    1.07 [0.98-1.11]  1.15
+    1        none   16     0.588 ± 0.023    0.596 ± 0.016    1.01 [0.95-1.07]  1.10
+    2        clamp  1      0.237 ± 0.017    0.298 ± 0.856    1.25 [1.19-8.07]  0.92
+    2        soft   1      0.252 ± 0.007    0.309 ± 0.005    1.23 [1.20-1.26]  0.83
+    2        none   1      0.206 ± 0.004    0.285 ± 0.006    1.39 [1.35-1.41]  1.54
+    2        clamp  16     0.393 ± 0.011    0.494 ± 0.011    1.27 [1.25-1.32]  1.35
+    2        soft   16     0.418 ± 0.021    0.555 ± 0.015    1.34 [1.22-1.38]  1.47
+    2        none   16     0.362 ± 0.002    0.481 ± 0.026    1.33 [1.28-1.43]  1.44
 
-Seven runs of the command at one thread over the session (the machine's
-speed drifted by up to 15 %) gave medians of 1.14 to 1.28 (median 1.19) at
-batch 1 and 1.01 to 1.10 (median 1.07) at batch 16.
+(one run of ours in the clamp rows at batch 1 was disturbed: the ranges reach
+5.09 and 8.07). The weights agree to 2.4e-7 at batch 1; at batch 16 a spike flips by
+rounding and the weights then drift apart by up to 2.5e-3 (clamp).
 
-Target <= 1.2x: met with one thread, at batch 1 only just; not with two (the reference's weight-sized
-passes halve with a second thread; our per-step Python and dispatch cost,
-about 0.25 ms, does not). The weights agree to 4e-7 at batch 1; at batch 16
-a spike flips by rounding at step 36 and the weights then differ by up to
-1e-3. What got ours from 1.44x (batch 16, 1 thread) to 1.0x: boolean
-postsynaptic spikes correlated as a sparse product, each step's products
-computed straight into the Accumulator's running sums (no weight-sized tensor
-per step), rules declaring non-negative terms (no pass to find their signs),
-the soft bound in three passes, and a cheaper neuron step.
+Where the time goes (``op_count.py``): at batch 1 a step of ours is about 66
+ATen operations on spike-sized tensors and writes 0.6 to 0.8 MB (the
+event-driven update touches only the rows of the neurons that spiked and the
+columns of the inputs that did), the reference's 35 operations write 10 to
+13 MB in 8 to 11 weight-sized passes. Ours costs about 0.18 ms per step of
+dispatch and Python whatever the sizes, which a second thread does not
+shorten; the reference's passes halve with it. Hence the target, at most
+1.0x in every cell, is met at one thread for batch 1 (clamp, soft), within
+the noise elsewhere at one thread, and not at two threads. Compiled, the
+step loses its event-driven updates (no host reads in a graph) and gains
+little on this CPU.
 
 ``--device cuda`` runs both on the GPU (inputs and initial weights drawn on
 the CPU, as here, then moved); each timed run starts and ends with

@@ -457,7 +457,7 @@ def test_a_dense_clamped_step_is_computed_into_one_tensor_and_equals_the_formula
 
 @pytest.mark.parametrize("spiking", ["post", "pre"])
 @pytest.mark.parametrize("batch", [1, 4])
-def test_sparse_spikes_are_summed_only_at_their_rows_or_columns(spiking, batch) -> None:
+def test_a_correlation_of_sparse_spikes_is_written_and_scaled_into_a_sum(spiking, batch) -> None:
     from inferno_lightning.neural import DeltaCurrent, LinearDense
 
     connection = LinearDense(120, 100, synapse=DeltaCurrent(120, 1.0))
@@ -472,7 +472,7 @@ def test_sparse_spikes_are_summed_only_at_their_rows_or_columns(spiking, batch) 
         out = start.clone()
         correlation.add_to_(out, alpha=-2.0)
         torch.testing.assert_close(out, start - 2.0 * by_hand)
-        # Only the rows (columns) of spikes were written: the rest is the very same values.
+        # Rows (columns) without spikes keep their very values.
         touched = spikes.any(0)
         untouched = out[~touched] if spiking == "post" else out[:, ~touched]
         kept = start[~touched] if spiking == "post" else start[:, ~touched]

@@ -70,7 +70,6 @@ from torch import nn
 from .._validation import host_readable
 from ..functional.bounding import Bound, ClampBound, resolve_bound
 from ..neural.base import Correlation
-from ..neural.connections import EVENT_FRACTION
 from .constraints import check_limits
 
 __all__ = ["Accumulator", "PendingUpdate", "PreparedUpdate", "Reduction", "ReductionFn"]
@@ -79,6 +78,11 @@ Reduction = Literal["mean", "sum"]
 ReductionFn = Callable[[torch.Tensor], torch.Tensor]
 _REDUCTIONS = ("mean", "sum")
 _TERMS = ("potentiation", "depression")
+
+#: Largest fraction of a weight's elements an event-driven update may touch (the rows of the
+#: postsynaptic neurons that spiked, the columns of the inputs that did); beyond it the dense
+#: path, whose passes over the whole weight are cheaper than scattered blocks.
+EVENT_FRACTION = 0.25
 
 
 class PendingUpdate(NamedTuple):
@@ -498,7 +502,9 @@ class Accumulator:
                     self._present[index] = True
                     return
                 self._evaluate(index)
-                self._track_sign(index, value)
+                # Summed over steps: the signs are measured once, at prepare, where a bound
+                # needs them (cheaper than reading each step's factors).
+                self._nonnegative[index] = False
                 buffer = self._sums[index]
                 assert buffer is not None
                 if buffer.device != value.device:

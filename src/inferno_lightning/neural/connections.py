@@ -142,11 +142,6 @@ def _float(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.is_floating_point() else tensor.to(like.dtype)
 
 
-#: Largest fraction of a weight's elements an event-driven update or sum may touch (the rows
-#: of the postsynaptic neurons that spiked, the columns of the inputs that did); beyond it
-#: the dense product, whose passes over the whole weight are cheaper than scattered blocks.
-EVENT_FRACTION = 0.25
-
 #: Largest fraction of nonzero postsynaptic spikes for which the product goes sparse.
 SPARSE_FRACTION = 0.1
 
@@ -285,39 +280,15 @@ class _DenseCorrelation(Correlation):
         return self._finish(left @ self._pre)
 
     def write_(self, out: torch.Tensor) -> torch.Tensor:
-        if self._add_events(out.zero_() if self._events_fit(out) else None, 1.0):
-            return out
         left = self._left
         if left.layout == torch.sparse_coo:
             return self._finish(out.zero_().addmm_(left, self._pre))
         return self._finish(torch.mm(left, self._pre, out=out))
 
     def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        if self._add_events(out if self._events_fit(out) else None, alpha):
-            return out
-        # A zero diagonal stays zero: the sum had one, and it is zeroed again.
+        # A zero diagonal stays zero: the sum had one, and it is zeroed again. (Sparse spikes
+        # on CPU are a sparse left operand: only their rows cost anything.)
         return self._finish(out.addmm_(self._left, self._pre, alpha=alpha))
-
-    def _events_fit(self, out: torch.Tensor) -> bool:
-        # Cheap, data-free conditions first (the support reads the spikes on the host).
-        return (
-            not self._zero_diagonal
-            and (self._post.dtype == torch.bool or self._pre_spikes is not None)
-            and host_readable(out.device)
-        )
-
-    def _add_events(self, out: torch.Tensor | None, alpha: float) -> bool:
-        """Add the product at its support only (rows or columns of spikes); ``False`` if too wide."""
-        if out is None:
-            return False
-        rows, cols = self.support(int(EVENT_FRACTION * out.numel()))
-        if rows is not None:
-            out.index_add_(0, rows, self.block(rows=rows), alpha=alpha)
-        elif cols is not None:
-            out.index_add_(1, cols, self.block(cols=cols), alpha=alpha)
-        else:
-            return False
-        return True
 
     @property
     def nonnegative(self) -> bool:
