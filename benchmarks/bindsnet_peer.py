@@ -132,24 +132,25 @@ W4, ms per simulated step of the whole batch (median ± half-range of 7 interlea
 and samples/s; ratios median [range]::
 
     thr  B  ours           ours BindsNET-like  BindsNET       ours/BindsNET     ours-like/BindsNET
-    1    1  0.306 ± 0.006  0.347 ± 0.005       0.240 ± 0.002  1.28 [1.25-1.29]  1.45 [1.43-1.48]
-    1   16  0.547 ± 0.010  0.592 ± 0.015       0.657 ± 0.006  0.83 [0.82-0.84]  0.90 [0.89-0.93]
-    2    1  0.310 ± 0.010  0.353 ± 0.020       0.264 ± 0.023  1.19 [1.01-1.22]  1.37 [1.17-1.46]
-    2   16  0.560 ± 0.028  0.622 ± 0.014       0.765 ± 0.025  0.72 [0.71-0.78]  0.80 [0.77-0.83]
+    1    1  0.320 ± 0.016  0.360 ± 0.011       0.241 ± 0.006  1.31 [1.30-1.37]  1.49 [1.48-1.52]
+    1   16  0.517 ± 0.016  0.567 ± 0.008       0.681 ± 0.008  0.76 [0.74-0.79]  0.83 [0.82-0.84]
+    2    1  0.305 ± 0.008  0.348 ± 0.003       0.241 ± 0.017  1.26 [1.14-1.30]  1.44 [1.28-1.46]
+    2   16  0.464 ± 0.022  0.517 ± 0.006       0.518 ± 0.008  0.91 [0.88-0.96]  1.00 [0.98-1.02]
 
-Samples/s (one thread, batch 1 / 16): ours 32.6 / 292.4, ours BindsNET-like 28.8 / 270.5,
-BindsNET 41.6 / 243.7. Spikes per sample in the warm-up batch (batch 1 / 16): ours 12.0 /
-15.8, ours BindsNET-like 11.0 / 11.7, BindsNET 13.0 / 13.5: comparable activity. (The
-previous figures, taken on commit 0172158 before the event-driven update, had ours/BindsNET
-1.01 / 0.53 / 2.46 / 1.05 / 0.12 / 1.54 at one thread and 1.31 / 0.78 on W4.)
+(``--workload w4``, run after the W2 commands above.) Samples/s (one thread, batch 1 /
+16): ours 31.3 / 309.4, ours BindsNET-like 27.8 / 282.3, BindsNET 41.5 / 234.9. Spikes per
+sample in the warm-up batch (batch 1 / 16): ours 12.0 / 15.8, ours BindsNET-like 11.0 /
+11.7, BindsNET 13.0 / 13.5: comparable activity. (The previous figures, taken on commit
+0172158 under load before the event-driven update, had ours/BindsNET 1.01 / 0.53 / 2.46 /
+1.05 / 0.12 / 1.54 on W2 at one thread and 1.31 / 0.78 on W4.)
 
 In short: on W2 BindsNET computes the reference's network exactly. At clamp bounds ours is
 0.79x BindsNET at batch 1 and level at batch 16 at one thread, 1.1-1.3x at two; without
 bounds BindsNET's two in-place ``addmm_`` per step make it the fastest of the three (ours
 1.4-2.0x BindsNET: at batch 1 our per-step dispatch and Python, about 0.18 ms, exceed its
 whole step); with soft bounds BindsNET is the slowest by far (ours 0.14-0.72x). On W4 ours
-is slower at batch 1 (1.2-1.3x BindsNET) and faster at batch 16 (0.72-0.83x), though the
-two models differ in the ways listed above. Issue 13's target, ours at least 2x faster
+is slower at batch 1 (1.3x BindsNET) and faster at batch 16 (0.76-0.91x), though the two
+models differ in the ways listed above. Issue 13's target, ours at least 2x faster
 than BindsNET (a ratio of 0.5 or less), holds only with soft bounds.
 """
 
