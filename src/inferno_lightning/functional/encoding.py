@@ -98,22 +98,33 @@ def _check_rate(name: str, value: float) -> float:
     return value
 
 
-def _check_rates(rates: torch.Tensor) -> float:
-    """Require finite non-negative rates; return the largest (one device sync)."""
+def _check_rates(rates: torch.Tensor, bound: float | None = None) -> float:
+    """Require finite non-negative rates; return the largest, or ``bound``.
+
+    Without ``bound``: two device syncs (the check, the largest). With an upper
+    ``bound`` on the rates (``max_rate``): one, and ``bound`` is returned.
+    """
     if not isinstance(rates, torch.Tensor):
         raise TypeError(f"rates must be a torch.Tensor of rates in Hz, got {type(rates).__name__}")
     if rates.is_complex() or rates.dtype == torch.bool:
         raise TypeError(f"rates must be a real tensor of rates in Hz, got dtype {rates.dtype}")
     if rates.numel() == 0:
-        return 0.0
+        return 0.0 if bound is None else bound
     values = rates.detach()
-    bad = ~((values >= 0) & torch.isfinite(values))
-    if bool(bad.any()):
+    valid = (values >= 0) & torch.isfinite(values)
+    within = valid if bound is None else (values >= 0) & (values <= bound * (1 + _EPS))
+    if bool((~within).any()):
+        bad = ~valid
+        if bound is not None and not bool(bad.any()):
+            raise ValueError(
+                f"max_rate must be at least the largest rate, got max_rate {bound} Hz "
+                f"and a rate of {float(values.max())} Hz"
+            )
         raise ValueError(
             f"rates must be non-negative and finite (Hz), got {int(bad.sum())} invalid "
             f"value(s) in a tensor of shape {tuple(rates.shape)}"
         )
-    return float(values.max())
+    return float(values.max()) if bound is None else bound
 
 
 def _check_method(method: str) -> PoissonMethod:
@@ -539,7 +550,10 @@ def poisson_windows(
             rounds in which intervals are drawn, so it decides which random
             number lands where but not the statistics; an encoder passes its
             own ``max_rate``, so how it consumes the generator follows its
-            configuration rather than the batch's largest value.
+            configuration rather than the batch's largest value. Given, it
+            must itself be a rate the method can deliver (checked as the
+            largest rate is otherwise), and the rates are checked against it
+            with one device sync instead of two.
         generator: source of randomness, on the device of ``rates``.
         dtype: dtype of the spikes; defaults to the dtype of ``rates`` if
             floating, else the default dtype.
@@ -563,19 +577,11 @@ def poisson_windows(
         >>> [tuple(w.shape) for w in windows]
         [(32, 2, 3), (32, 2, 3), (32, 2, 3), (4, 2, 3)]
     """
-    largest, refrac = _check_poisson(
-        rates, steps, step_time, refrac_t, compensate, method, generator
+    bound = None if max_rate is None else _check_rate("max_rate", max_rate)
+    bound, refrac = _check_poisson(
+        rates, steps, step_time, refrac_t, compensate, method, generator, bound
     )
     window = _check_count("window", window)
-    if max_rate is None:
-        bound = largest
-    else:
-        bound = _check_rate("max_rate", max_rate)
-        if largest > bound * (1 + _EPS):
-            raise ValueError(
-                f"max_rate must be at least the largest rate, got max_rate {bound} Hz "
-                f"and a rate of {largest} Hz"
-            )
     return _generate_poisson(
         rates,
         steps,
@@ -598,13 +604,14 @@ def _check_poisson(
     compensate: bool,
     method: str,
     generator: torch.Generator | None,
+    bound: float | None = None,
 ) -> tuple[float, int]:
-    """Check a Poisson call; return the largest rate and the refractory steps."""
+    """Check a Poisson call; return the largest rate (or its ``bound``) and the refractory steps."""
     steps = _check_steps(steps)
     step_time = _check_time("step_time", step_time, allow_zero=False)
     refrac = refractory_steps(refrac_t, step_time)
     method = _check_method(method)
-    max_rate = _check_rates(rates)
+    max_rate = _check_rates(rates, bound)
     check_generator(generator, rates.device)
     check_poisson_rate(
         max_rate, step_time, method=method, refrac_t=refrac_t, compensate=compensate, name="rates"
