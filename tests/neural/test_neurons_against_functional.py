@@ -10,14 +10,23 @@ steps that spike, hold refractory neurons, reset and start again after a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
 
 from inferno_lightning.functional import neurons as nf
 from inferno_lightning.functional.spikes import Surrogate
-from inferno_lightning.neural import ALIF, EIF, LIF, QIF, AdEx, IntegrateAndFire, Izhikevich
+from inferno_lightning.neural import (
+    ALIF,
+    EIF,
+    LIF,
+    QIF,
+    AdEx,
+    IntegrateAndFire,
+    Izhikevich,
+    SpikingNeuron,
+)
 
 F64 = torch.float64
 STEPS, RESET_AT, BATCH, N = 24, 13, 3, 4
@@ -231,3 +240,69 @@ def test_a_module_in_eval_mode_steps_as_its_function_without_training() -> None:
         assert torch.equal(module(x), expected)
     assert torch.equal(module.adaptation, state.adaptation)
     assert (module.adaptation == 2.0).all()
+
+
+class _Coefficients(NamedTuple):
+    gain: torch.Tensor | float
+    fall: torch.Tensor | float
+
+
+def _linear_leak_step(inputs, state, coefficients, firing, surrogate=None):  # noqa: ANN001, ANN202
+    voltage, refrac = state
+    integrated = voltage + inputs * coefficients.gain - coefficients.fall
+    spikes, voltage, refrac = nf.fire(integrated, voltage, refrac, firing, surrogate)
+    return spikes, nf.NeuronState(voltage, refrac)
+
+
+class _LinearLeak(SpikingNeuron):
+    """A model written outside the library: one step, one thin subclass."""
+
+    constant_names = ("capacitance", "leak", "rest_v", "reset_v", "thresh_v", "refrac_t")
+
+    def __init__(self, shape, step_time=1.0, *, capacitance=1.0, leak=0.5, surrogate=None):  # noqa: ANN001
+        super().__init__(shape, step_time, surrogate=surrogate, check_finite=True)
+        self.add_membrane(
+            rest_v=-65.0, reset_v=-65.0, thresh_v=-50.0, refrac_t=2.0, resistance=1.0,
+            time_constant=None,
+        )  # fmt: skip
+        self.add_parameter("capacitance", capacitance)
+        self.add_parameter("leak", leak)
+
+    def coefficients(self) -> _Coefficients:
+        return _Coefficients(self.step_time / self.capacitance, self.leak * self.step_time)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(inputs)
+        coefficients, firing = self.constants(inputs.dtype)
+        state = nf.NeuronState(*self.start(inputs))
+        spikes, state = _linear_leak_step(inputs, state, coefficients, firing, self.surrogate)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
+
+
+def test_a_model_written_on_the_public_base_steps_as_its_function() -> None:
+    neuron = _LinearLeak(3, 0.5, capacitance=torch.tensor([1.0, 2.0, 4.0]))
+    drive = torch.rand(40, 2, 3, generator=torch.Generator().manual_seed(3)) * 12
+    state = nf.NeuronState(torch.full((2, 3), -65.0), torch.zeros(2, 3))
+    spiked = held = 0
+    with torch.no_grad():
+        for x in drive:
+            coefficients, firing = neuron.constants(x.dtype)
+            expected, state = _linear_leak_step(x, state, coefficients, firing)
+            assert torch.equal(neuron(x), expected)
+            torch.testing.assert_close(neuron.voltage, state.voltage, rtol=0, atol=1e-12)
+            torch.testing.assert_close(neuron.refrac, state.refrac, rtol=0, atol=1e-12)
+            spiked += int(expected.sum())
+            held += int((state.refrac > 0).sum())
+    assert spiked > 0 and held > 0
+    # By hand: gain = dt / C per neuron, fall = leak dt.
+    coefficients, _ = neuron.constants(torch.float32)
+    torch.testing.assert_close(torch.as_tensor(coefficients.gain), torch.tensor([0.5, 0.25, 0.125]))
+    assert float(coefficients.fall) == 0.25
+    # A parameter changed in place: the cached constants follow it.
+    neuron.leak.fill_(1.0)
+    assert float(neuron.constants(torch.float32)[0].fall) == 0.5
+    # An nn.Parameter stays one and gets a gradient through the surrogate.
+    learned = _LinearLeak(3, capacitance=torch.nn.Parameter(torch.ones(3)), surrogate="arctan")
+    assert [name for name, _ in learned.named_parameters()] == ["capacitance"]
+    learned(torch.full((2, 3), 20.0)).sum().backward()
+    assert learned.capacitance.grad is not None and bool((learned.capacitance.grad != 0).all())

@@ -4,7 +4,7 @@ from .base import Connection, Correlation, Neuron, StatefulModule, Synapse
 from .conductance import ExponentialConductance, ReversalPotentials
 from .connections import Conv2d, LinearDense, LinearDirect, LinearLateral
 from .layers import Cell, Layer, Serial
-from .neurons import ALIF, EIF, LIF, QIF, AdEx, IntegrateAndFire, Izhikevich
+from .neurons import ALIF, EIF, LIF, QIF, AdEx, IntegrateAndFire, Izhikevich, SpikingNeuron
 from .synapses import (
     DeltaCurrent,
     DeltaPlusCurrent,
@@ -19,6 +19,7 @@ __all__ = [
     "Synapse",
     "Connection",
     "Correlation",
+    "SpikingNeuron",
     "LIF",
     "ALIF",
     "QIF",

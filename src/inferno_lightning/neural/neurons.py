@@ -77,7 +77,16 @@ from ..functional import neurons as nf
 from ..functional.spikes import SpikeFunction, Surrogate, _operand, as_surrogate
 from .base import ConstantCache, Neuron
 
-__all__ = ["LIF", "ALIF", "QIF", "EIF", "AdEx", "Izhikevich", "IntegrateAndFire"]
+__all__ = [
+    "SpikingNeuron",
+    "LIF",
+    "ALIF",
+    "QIF",
+    "EIF",
+    "AdEx",
+    "Izhikevich",
+    "IntegrateAndFire",
+]
 
 Value = float | torch.Tensor
 Terms = float | Sequence[float] | torch.Tensor
@@ -108,19 +117,42 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(d) for d in shape)
 
 
-class _SpikingNeuron(Neuron):
-    """What the models share: parameters, per-sample state, checks, the constants cache.
+class SpikingNeuron(Neuron):
+    r"""The base of spiking neuron modules: parameters, per-sample state, checks, cached constants.
 
-    A model lists the parameters its constants depend on in
-    ``_constant_names``, computes its coefficients from them in
-    :meth:`_coefficients`, and in ``forward`` calls :meth:`check_inputs`,
-    :meth:`_constants`, :meth:`_start`, its functional step and :meth:`_finish`.
+    Every model of this module derives from it, and so can a new one. A model
+    is one functional step (``step(inputs, state, coefficients, firing) ->
+    (spikes, state)``, see :mod:`inferno_lightning.functional.neurons`) and a
+    thin subclass that
+
+    * registers its parameters in ``__init__`` with :meth:`add_membrane` (the
+      voltages, ``refrac_t``, ``resistance`` and ``time_constant`` every model
+      shares) and :meth:`add_parameter` (its own), each a float or a tensor
+      broadcastable to ``shape`` (an ``nn.Parameter`` stays one);
+    * lists in ``constant_names`` the parameters its constants depend on;
+    * returns its step's constants (a named tuple) from them in
+      :meth:`coefficients`;
+    * in ``forward``: :meth:`check_inputs`, :meth:`constants`, :meth:`start`,
+      its functional step, :meth:`finish`.
+
+    It then has what every model has: lazily created per-sample ``voltage``,
+    ``refrac`` and ``spike`` (readable and checked when set), constants
+    recomputed only when a parameter changes (every step, inside autograd,
+    for an ``nn.Parameter``), input checks before any state changes, a
+    surrogate gradient, and a step that traces under ``torch.compile``.
+    ``notebooks/03_extend.ipynb`` writes one.
+
+    Args:
+        shape: shape of the group, excluding the batch dimension.
+        step_time: :math:`\Delta t`, in ms.
+        surrogate: as for :class:`LIF`.
+        check_finite: as for :class:`LIF`.
     """
 
-    # Names of the parameters/buffers the per-step constants depend on.
-    _constant_names: tuple[str, ...] = _FIRING
-    # The parameter the voltage starts from after a reset.
-    _initial_voltage: str = "rest_v"
+    #: Names of the parameters the per-step constants depend on (the cache watches them).
+    constant_names: tuple[str, ...] = _FIRING
+    #: The parameter the voltage starts from after a reset.
+    initial_voltage: str = "rest_v"
 
     def __init__(
         self,
@@ -137,12 +169,18 @@ class _SpikingNeuron(Neuron):
         self.register_state("_refrac")
         self.register_state("_spike")
         self._constant_cache: ConstantCache[tuple[Any, nf.Firing]] = ConstantCache(
-            self._constant_names
+            self.constant_names
         )
 
     # ------------------------------------------------------------ parameters
 
-    def _register(self, name: str, value: Value) -> None:
+    def add_parameter(self, name: str, value: Value) -> None:
+        """Register ``value`` (a float, a tensor broadcastable to ``shape``, or an ``nn.Parameter``).
+
+        An ``nn.Parameter`` stays a parameter (and gets gradients); anything
+        else becomes a persistent buffer. Validate it first (e.g. with
+        ``positive``); this checks only its shape.
+        """
         tensor = as_parameter_tensor(name, value, self.shape)
         if isinstance(value, nn.Parameter):
             self.register_parameter(name, value)
@@ -151,7 +189,7 @@ class _SpikingNeuron(Neuron):
         else:
             self.register_buffer(name, tensor)
 
-    def _register_terms(self, name: str, value: Terms, check: Callable[[str, Value], Value]) -> int:
+    def add_terms(self, name: str, value: Terms, check: Callable[[str, Value], Value]) -> int:
         """Register a per-term parameter broadcastable to ``(K, *shape)``; return ``K``."""
         n = len(self.shape)
         if isinstance(value, torch.Tensor):
@@ -203,7 +241,7 @@ class _SpikingNeuron(Neuron):
             )
         return max(terms.values())
 
-    def _membrane(
+    def add_membrane(
         self,
         *,
         rest_v: Value,
@@ -213,7 +251,20 @@ class _SpikingNeuron(Neuron):
         resistance: Value,
         time_constant: Value | None,
     ) -> None:
-        """Validate and register the parameters every model shares."""
+        """Validate and register the parameters every model shares.
+
+        Args:
+            rest_v: :math:`V_\text{rest}`, in mV (finite).
+            reset_v: :math:`V_\text{reset}`, in mV (finite).
+            thresh_v: :math:`V_\text{thresh}`, in mV, above ``reset_v``.
+            refrac_t: absolute refractory period, in ms (non-negative).
+            resistance: :math:`R`, in MOhm (positive).
+            time_constant: :math:`\tau`, in ms (positive), or ``None`` for a
+                model without one.
+
+        Raises:
+            ValueError: a value out of its range, naming it.
+        """
         rest_v = finite("rest_v", rest_v)
         reset_v = finite("reset_v", reset_v)
         thresh_v = finite("thresh_v", thresh_v)
@@ -222,31 +273,39 @@ class _SpikingNeuron(Neuron):
         if time_constant is not None:
             time_constant = positive("time_constant", time_constant, "ms")
         check_greater("thresh_v", thresh_v, "reset_v", reset_v)
-        self._register("rest_v", rest_v)
-        self._register("reset_v", reset_v)
-        self._register("thresh_v", thresh_v)
-        self._register("refrac_t", refrac_t)
-        self._register("resistance", resistance)
+        self.add_parameter("rest_v", rest_v)
+        self.add_parameter("reset_v", reset_v)
+        self.add_parameter("thresh_v", thresh_v)
+        self.add_parameter("refrac_t", refrac_t)
+        self.add_parameter("resistance", resistance)
         if time_constant is not None:
-            self._register("time_constant", time_constant)
+            self.add_parameter("time_constant", time_constant)
 
     def _exponential(self, *, rheobase_v: Value, sharpness: Value) -> None:
         rheobase_v = finite("rheobase_v", rheobase_v)
         sharpness = positive("sharpness", sharpness, "mV")
-        self._register("rheobase_v", rheobase_v)
-        self._register("sharpness", sharpness)
+        self.add_parameter("rheobase_v", rheobase_v)
+        self.add_parameter("sharpness", sharpness)
 
     # ------------------------------------------------------------- constants
 
-    def _coefficients(self) -> Any:
-        """The model's coefficients (a named tuple of its functional module) from the parameters."""
+    def coefficients(self) -> Any:
+        """The constants of the model's functional step (a named tuple), from its parameters.
+
+        Read the parameters as attributes (tensors broadcastable to
+        ``shape``); :meth:`constants` casts the result and caches it while the
+        parameters named in ``constant_names`` are unchanged.
+        """
         raise NotImplementedError
 
-    def _constants(self, dtype: torch.dtype) -> tuple[Any, nf.Firing]:
+    def constants(self, dtype: torch.dtype) -> tuple[Any, nf.Firing]:
         """``(coefficients, firing)`` for a step in ``dtype``, cached while the parameters are unchanged.
 
-        Under ``torch.compile`` they are computed inside the graph (the cache
-        reads version counters, which a graph cannot).
+        ``firing`` is the :class:`~inferno_lightning.functional.neurons.Firing`
+        of ``thresh_v``, ``reset_v`` and ``refrac_t`` (``None`` when zero
+        everywhere: the steps skip the hold). Under ``torch.compile`` both are
+        computed inside the graph (the cache reads version counters, which a
+        graph cannot).
         """
         if torch.compiler.is_compiling():
             return self._compute_constants(dtype, False)
@@ -264,7 +323,7 @@ class _SpikingNeuron(Neuron):
             # What threshold() would turn a float into on every step (a 0-d CPU tensor).
             thresh_v = _operand(thresh_v, reset_v)
         firing = nf.Firing(self.step_time, thresh_v, reset_v, refrac_t)
-        return _convert(self._coefficients(), dtype, cached), firing
+        return _convert(self.coefficients(), dtype, cached), firing
 
     # ----------------------------------------------------------------- state
 
@@ -351,23 +410,32 @@ class _SpikingNeuron(Neuron):
             )
         return batch
 
-    def _start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Voltage and refractory time to step from (after a reset: the initial voltage, ``None``)."""
+    def start(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Voltage (mV) and refractory time (ms) to step from, ``(batch, *shape)``.
+
+        After a reset: the parameter named by ``initial_voltage`` expanded to
+        the input's shape, and ``None`` (no neuron is refractory).
+        """
         buffers = self._buffers
         voltage = buffers["_voltage"]
         if voltage is None:
             # Never written in place, so an expanded view is enough.
-            voltage = getattr(self, self._initial_voltage).to(inputs.dtype).expand_as(inputs)
+            voltage = getattr(self, self.initial_voltage).to(inputs.dtype).expand_as(inputs)
         return voltage, buffers["_refrac"]
 
-    def _finish(
+    def finish(
         self,
         inputs: torch.Tensor,
         spikes: torch.Tensor,
         voltage: torch.Tensor,
         refrac: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Bind the new state (directly: see :class:`~inferno_lightning.neural.base.StatefulModule`)."""
+        """Bind the step's new ``voltage``, ``refrac`` and ``spikes`` as the state; return the spikes.
+
+        The spikes are returned in the input's dtype. A model with more state
+        (an adaptation current) binds it itself. The state is bound, never
+        written in place (see :class:`~inferno_lightning.neural.base.StatefulModule`).
+        """
         if spikes.dtype is not inputs.dtype:
             spikes = spikes.to(inputs.dtype)
         buffers = self._buffers
@@ -398,7 +466,7 @@ def _finite(name: str, value: Value) -> Value:
 # ---------------------------------------------------------------------------- LIF
 
 
-class LIF(_SpikingNeuron):
+class LIF(SpikingNeuron):
     r"""Leaky integrate-and-fire neurons with an absolute refractory period.
 
     .. math::
@@ -452,7 +520,7 @@ class LIF(_SpikingNeuron):
         >>> spikes = neurons(torch.full((8, 100), 20.0))
     """
 
-    _constant_names = ("time_constant", "rest_v", "resistance", *_FIRING)
+    constant_names = ("time_constant", "rest_v", "resistance", *_FIRING)
 
     def __init__(
         self,
@@ -469,7 +537,7 @@ class LIF(_SpikingNeuron):
         check_finite: bool = True,
     ) -> None:
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -478,7 +546,7 @@ class LIF(_SpikingNeuron):
             time_constant=time_constant,
         )
 
-    def _coefficients(self) -> nf.LIFCoefficients:
+    def coefficients(self) -> nf.LIFCoefficients:
         return nf.lif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -489,16 +557,16 @@ class LIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
-        state = nf.NeuronState(*self._start(inputs))
+        coefficients, firing = self.constants(inputs.dtype)
+        state = nf.NeuronState(*self.start(inputs))
         spikes, state = nf.lif_step(inputs, state, coefficients, firing, self.surrogate)
-        return self._finish(inputs, spikes, state.voltage, state.refrac)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # --------------------------------------------------------------------------- ALIF
 
 
-class ALIF(_SpikingNeuron):
+class ALIF(SpikingNeuron):
     r"""LIF neurons with spike-triggered adaptive thresholds shared across the batch.
 
     The membrane is that of :class:`LIF`; the threshold is raised by
@@ -553,7 +621,7 @@ class ALIF(_SpikingNeuron):
             ``batch_reduction``.
     """
 
-    _constant_names = (
+    constant_names = (
         "time_constant",
         "rest_v",
         "resistance",
@@ -585,7 +653,7 @@ class ALIF(_SpikingNeuron):
         #: ``f(reduced, reduction) -> tensor``: combines this step's batch-reduced spikes over the
         #: ranks; set by the Lightning face on every rank, ``None`` on one process.
         self.rank_reducer: Callable[[torch.Tensor, str], torch.Tensor] | None = None
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -602,10 +670,8 @@ class ALIF(_SpikingNeuron):
             )
         self.batch_reduction = batch_reduction
         self._terms = self._count_terms(
-            tc_adaptation=self._register_terms("tc_adaptation", tc_adaptation, _positive_ms),
-            spike_increment=self._register_terms(
-                "spike_increment", spike_increment, _nonnegative_mv
-            ),
+            tc_adaptation=self.add_terms("tc_adaptation", tc_adaptation, _positive_ms),
+            spike_increment=self.add_terms("spike_increment", spike_increment, _nonnegative_mv),
         )
         self.register_buffer("adaptation", torch.zeros(self._terms, *self.shape))
 
@@ -636,7 +702,7 @@ class ALIF(_SpikingNeuron):
         with torch.no_grad():
             self.adaptation.zero_()
 
-    def _coefficients(self) -> nf.ALIFCoefficients:
+    def coefficients(self) -> nf.ALIFCoefficients:
         return nf.alif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -649,9 +715,9 @@ class ALIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
+        coefficients, firing = self.constants(inputs.dtype)
         adaptation = self._buffers["adaptation"]
-        state = nf.ALIFState(*self._start(inputs), adaptation)
+        state = nf.ALIFState(*self.start(inputs), adaptation)
         spikes, state = nf.alif_step(
             inputs,
             state,
@@ -667,13 +733,13 @@ class ALIF(_SpikingNeuron):
         )
         if state.adaptation is not adaptation:
             self._buffers["adaptation"] = state.adaptation
-        return self._finish(inputs, spikes, state.voltage, state.refrac)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # ---------------------------------------------------------------------------- QIF
 
 
-class QIF(_SpikingNeuron):
+class QIF(SpikingNeuron):
     r"""Quadratic integrate-and-fire neurons, forward Euler.
 
     .. math::
@@ -695,7 +761,7 @@ class QIF(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _constant_names = ("time_constant", "rest_v", "crit_v", "affinity", "resistance", *_FIRING)
+    constant_names = ("time_constant", "rest_v", "crit_v", "affinity", "resistance", *_FIRING)
 
     def __init__(
         self,
@@ -716,7 +782,7 @@ class QIF(_SpikingNeuron):
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
         crit_v = finite("crit_v", crit_v)
         affinity = positive("affinity", affinity, "1/mV")
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -725,10 +791,10 @@ class QIF(_SpikingNeuron):
             time_constant=time_constant,
         )
         check_greater("crit_v", crit_v, "rest_v", rest_v)
-        self._register("crit_v", crit_v)
-        self._register("affinity", affinity)
+        self.add_parameter("crit_v", crit_v)
+        self.add_parameter("affinity", affinity)
 
-    def _coefficients(self) -> nf.QIFCoefficients:
+    def coefficients(self) -> nf.QIFCoefficients:
         return nf.qif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -741,16 +807,16 @@ class QIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
-        state = nf.NeuronState(*self._start(inputs))
+        coefficients, firing = self.constants(inputs.dtype)
+        state = nf.NeuronState(*self.start(inputs))
         spikes, state = nf.qif_step(inputs, state, coefficients, firing, self.surrogate)
-        return self._finish(inputs, spikes, state.voltage, state.refrac)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # ---------------------------------------------------------------------------- EIF
 
 
-class EIF(_SpikingNeuron):
+class EIF(SpikingNeuron):
     r"""Exponential integrate-and-fire neurons, forward Euler.
 
     .. math::
@@ -769,7 +835,7 @@ class EIF(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _constant_names = (
+    constant_names = (
         "time_constant",
         "rest_v",
         "rheobase_v",
@@ -796,7 +862,7 @@ class EIF(_SpikingNeuron):
     ) -> None:
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
         self._exponential(rheobase_v=rheobase_v, sharpness=sharpness)
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -805,7 +871,7 @@ class EIF(_SpikingNeuron):
             time_constant=time_constant,
         )
 
-    def _coefficients(self) -> nf.EIFCoefficients:
+    def coefficients(self) -> nf.EIFCoefficients:
         return nf.eif_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -818,16 +884,16 @@ class EIF(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
-        state = nf.NeuronState(*self._start(inputs))
+        coefficients, firing = self.constants(inputs.dtype)
+        state = nf.NeuronState(*self.start(inputs))
         spikes, state = nf.eif_step(inputs, state, coefficients, firing, self.surrogate)
-        return self._finish(inputs, spikes, state.voltage, state.refrac)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
 
 
 # --------------------------------------------------------------------------- AdEx
 
 
-class AdEx(_SpikingNeuron):
+class AdEx(SpikingNeuron):
     r"""Adaptive exponential integrate-and-fire neurons, forward Euler.
 
     .. math::
@@ -854,7 +920,7 @@ class AdEx(_SpikingNeuron):
         others: as :class:`EIF`.
     """
 
-    _constant_names = (
+    constant_names = (
         "time_constant",
         "rest_v",
         "rheobase_v",
@@ -887,7 +953,7 @@ class AdEx(_SpikingNeuron):
     ) -> None:
         super().__init__(shape, step_time, surrogate=surrogate, check_finite=check_finite)
         self._exponential(rheobase_v=rheobase_v, sharpness=sharpness)
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -896,9 +962,9 @@ class AdEx(_SpikingNeuron):
             time_constant=time_constant,
         )
         self._terms = self._count_terms(
-            tc_adaptation=self._register_terms("tc_adaptation", tc_adaptation, _positive_ms),
-            voltage_coupling=self._register_terms("voltage_coupling", voltage_coupling, _finite),
-            spike_increment=self._register_terms("spike_increment", spike_increment, _finite),
+            tc_adaptation=self.add_terms("tc_adaptation", tc_adaptation, _positive_ms),
+            voltage_coupling=self.add_terms("voltage_coupling", voltage_coupling, _finite),
+            spike_increment=self.add_terms("spike_increment", spike_increment, _finite),
         )
         self.register_state("_adaptation")
 
@@ -916,7 +982,7 @@ class AdEx(_SpikingNeuron):
     def adaptation(self, value: torch.Tensor) -> None:
         self._adaptation = self._checked_state("adaptation", value, (self._terms, *self.shape))
 
-    def _coefficients(self) -> nf.AdExCoefficients:
+    def coefficients(self) -> nf.AdExCoefficients:
         return nf.adex_coefficients(
             self.step_time,
             time_constant=self.time_constant,
@@ -932,13 +998,13 @@ class AdEx(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         batch = self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
+        coefficients, firing = self.constants(inputs.dtype)
         adaptation = self._buffers["_adaptation"]
         if adaptation is None:
             adaptation = inputs.new_zeros((batch, self._terms, *self._shape))
-        state = nf.AdExState(*self._start(inputs), adaptation)
+        state = nf.AdExState(*self.start(inputs), adaptation)
         spikes, state = nf.adex_step(inputs, state, coefficients, firing, self.surrogate)
-        spikes = self._finish(inputs, spikes, state.voltage, state.refrac)
+        spikes = self.finish(inputs, spikes, state.voltage, state.refrac)
         self._buffers["_adaptation"] = state.adaptation
         return spikes
 
@@ -946,7 +1012,7 @@ class AdEx(_SpikingNeuron):
 # --------------------------------------------------------------------- Izhikevich
 
 
-class Izhikevich(_SpikingNeuron):
+class Izhikevich(SpikingNeuron):
     r"""Izhikevich (2003) neurons, :math:`a, b, c, d` form, forward Euler.
 
     .. math::
@@ -981,7 +1047,7 @@ class Izhikevich(_SpikingNeuron):
         others: as :class:`LIF`.
     """
 
-    _constant_names = (
+    constant_names = (
         "tc_adaptation",
         "voltage_coupling",
         "resistance",
@@ -1009,7 +1075,7 @@ class Izhikevich(_SpikingNeuron):
         tc_adaptation = positive("tc_adaptation", tc_adaptation, "ms")
         voltage_coupling = finite("voltage_coupling", voltage_coupling)
         spike_increment = finite("spike_increment", spike_increment)
-        self._membrane(
+        self.add_membrane(
             rest_v=rest_v,
             reset_v=reset_v,
             thresh_v=thresh_v,
@@ -1017,9 +1083,9 @@ class Izhikevich(_SpikingNeuron):
             resistance=resistance,
             time_constant=None,
         )
-        self._register("tc_adaptation", tc_adaptation)
-        self._register("voltage_coupling", voltage_coupling)
-        self._register("spike_increment", spike_increment)
+        self.add_parameter("tc_adaptation", tc_adaptation)
+        self.add_parameter("voltage_coupling", voltage_coupling)
+        self.add_parameter("spike_increment", spike_increment)
         self.register_state("_recovery")
 
     @classmethod
@@ -1065,7 +1131,7 @@ class Izhikevich(_SpikingNeuron):
     def recovery(self, value: torch.Tensor) -> None:
         self._recovery = self._checked_state("recovery", value)
 
-    def _coefficients(self) -> nf.IzhikevichCoefficients:
+    def coefficients(self) -> nf.IzhikevichCoefficients:
         return nf.izhikevich_coefficients(
             self.step_time,
             tc_adaptation=self.tc_adaptation,
@@ -1077,14 +1143,14 @@ class Izhikevich(_SpikingNeuron):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
-        voltage, refrac = self._start(inputs)
+        coefficients, firing = self.constants(inputs.dtype)
+        voltage, refrac = self.start(inputs)
         recovery = self._buffers["_recovery"]
         if recovery is None:  # u = b v at the start
             recovery = torch.mul(voltage, self.voltage_coupling.to(inputs.dtype))
         state = nf.IzhikevichState(voltage, refrac, recovery)
         spikes, state = nf.izhikevich_step(inputs, state, coefficients, firing, self.surrogate)
-        spikes = self._finish(inputs, spikes, state.voltage, state.refrac)
+        spikes = self.finish(inputs, spikes, state.voltage, state.refrac)
         self._buffers["_recovery"] = state.recovery
         return spikes
 
@@ -1092,7 +1158,7 @@ class Izhikevich(_SpikingNeuron):
 # ------------------------------------------------------------- integrate-and-fire
 
 
-class IntegrateAndFire(_SpikingNeuron):
+class IntegrateAndFire(SpikingNeuron):
     r"""Integrate-and-fire neurons without leak, the counterpart of NIR's ``IF`` node.
 
     .. math::
@@ -1120,8 +1186,8 @@ class IntegrateAndFire(_SpikingNeuron):
         ``forward(inputs)``: ``(batch, *shape)`` nA -> spikes ``(batch, *shape)``.
     """
 
-    _constant_names = ("capacitance", "thresh_v", "reset_v")
-    _initial_voltage = "reset_v"
+    constant_names = ("capacitance", "thresh_v", "reset_v")
+    initial_voltage = "reset_v"
 
     def __init__(
         self,
@@ -1139,19 +1205,19 @@ class IntegrateAndFire(_SpikingNeuron):
         reset_v = finite("reset_v", reset_v)
         thresh_v = finite("thresh_v", thresh_v)
         check_greater("thresh_v", thresh_v, "reset_v", reset_v)
-        self._register("capacitance", capacitance)
-        self._register("reset_v", reset_v)
-        self._register("thresh_v", thresh_v)
+        self.add_parameter("capacitance", capacitance)
+        self.add_parameter("reset_v", reset_v)
+        self.add_parameter("thresh_v", thresh_v)
 
-    def _coefficients(self) -> nf.IntegrateAndFireCoefficients:
+    def coefficients(self) -> nf.IntegrateAndFireCoefficients:
         return nf.integrate_and_fire_coefficients(self.step_time, capacitance=self.capacitance)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Advance one step with current ``inputs`` (nA, ``(batch, *shape)``); return spikes."""
         self.check_inputs(inputs)
-        coefficients, firing = self._constants(inputs.dtype)
-        state = nf.NeuronState(*self._start(inputs))
+        coefficients, firing = self.constants(inputs.dtype)
+        state = nf.NeuronState(*self.start(inputs))
         spikes, state = nf.integrate_and_fire_step(
             inputs, state, coefficients, firing, self.surrogate
         )
-        return self._finish(inputs, spikes, state.voltage, state.refrac)
+        return self.finish(inputs, spikes, state.voltage, state.refrac)
