@@ -682,10 +682,11 @@ class Accumulator:
         if terms is None:
             if self._steps == 0:
                 return None
-            if start is None:
-                fast = self._prepare_events(param)
+            held = self._held_step() if start is None else None
+            if held is not None:
+                fast = self._prepare_events(param, held)
                 if fast is None:
-                    fast = self._prepare_clamped(param)
+                    fast = self._prepare_clamped(param, held)
                 if fast is not None:
                     return fast
             own = self.pending(copy=False)
@@ -755,20 +756,29 @@ class Accumulator:
         self.commit(prepared)
         return True
 
-    def _prepare_events(self, param: torch.Tensor) -> PreparedUpdate | None:
-        """The event-driven update of one step's correlations, or ``None`` for the dense path."""
-        if (
-            self._steps != 1
-            or self.constraints
-            or param.dim() != 2
-            or isinstance(self.w_min, torch.Tensor)
-            or isinstance(self.w_max, torch.Tensor)
-            or not host_readable(param.device)
-            or torch.compiler.is_compiling()
-        ):
+    def _held_step(self) -> list[Correlation | None] | None:
+        """``[P, D]``: one step's correlations, all held unevaluated, with no constraint to run.
+
+        ``None`` when the fast paths do not apply (several steps, a tensor
+        term, constraints): the general path then evaluates the sums.
+        """
+        if self._steps != 1 or self.constraints:
             return None
         held = [self._lazy[index] if self._present[index] else None for index in range(2)]
         if any(p and h is None for p, h in zip(self._present, held, strict=True)):
+            return None
+        return held
+
+    def _prepare_events(
+        self, param: torch.Tensor, held: list[Correlation | None]
+    ) -> PreparedUpdate | None:
+        """The event-driven update of one step's correlations, or ``None`` for the dense path."""
+        if (
+            param.dim() != 2
+            or isinstance(self.w_min, torch.Tensor)
+            or isinstance(self.w_max, torch.Tensor)
+            or not host_readable(param.device)
+        ):
             return None
         clamps = isinstance(self.bound, ClampBound) and (
             self.w_min is not None or self.w_max is not None
@@ -823,20 +833,17 @@ class Accumulator:
                 return None  # the dense path names the culprit
         return PreparedUpdate(param, None, row_index, row_values, col_index, col_values)
 
-    def _prepare_clamped(self, param: torch.Tensor) -> PreparedUpdate | None:
+    def _prepare_clamped(
+        self, param: torch.Tensor, held: list[Correlation | None]
+    ) -> PreparedUpdate | None:
         """``clamp(w + P - D)`` of one step's correlations computed into one work tensor, or ``None``.
 
         The products go straight into the result (no tensor per term, no sign
         pass: a clamp needs none). ``None`` where it does not apply, or when
         the result is not finite (the general path then names the culprit).
         """
-        held = [self._lazy[index] if self._present[index] else None for index in range(2)]
-        if (
-            self._steps != 1
-            or not isinstance(self.bound, ClampBound)
-            or self.constraints
-            or any(p and h is None for p, h in zip(self._present, held, strict=True))
-            or any(h is not None and h.dtype != param.dtype for h in held)
+        if not isinstance(self.bound, ClampBound) or any(
+            h is not None and h.dtype != param.dtype for h in held
         ):
             return None
         potentiation, depression = held
