@@ -37,7 +37,10 @@ per step, ratio median [range]::
     2        none   16     0.362 ± 0.002    0.481 ± 0.026    1.33 [1.28-1.43]  1.44
 
 (one run of ours in the clamp rows at batch 1 was disturbed: the ranges reach
-5.09 and 8.07). The weights agree to 2.4e-7 at batch 1; at batch 16 a spike flips by
+5.09 and 8.07). A later run on the final commit without ``--compiled``
+(``--runs 5``, 1 thread) gave ours/ref 0.95 / 0.82 / 0.99 at batch 1 and 0.96 /
+0.99 / 0.97 at batch 16 (clamp / soft / none): at one thread the ratios sit at
+1.0 within the noise. The weights agree to 2.4e-7 at batch 1; at batch 16 a spike flips by
 rounding and the weights then drift apart by up to 2.5e-3 (clamp).
 
 Where the time goes (``op_count.py``): at batch 1 a step of ours is about 66
