@@ -386,12 +386,11 @@ class ClampBound(Bound):
                 return result
             return result.clamp_(min=w_min, max=w_max)
         if potentiation is None:
-            change = -depression
+            updated = weight - depression
         elif depression is None:
-            change = potentiation
+            updated = weight + potentiation
         else:
-            change = potentiation - depression
-        updated = weight + change
+            updated = weight + (potentiation - depression)
         return clamp_weight(updated, w_min, w_max)
 
 

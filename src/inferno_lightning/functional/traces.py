@@ -131,6 +131,13 @@ def cumulative_trace_(
     amplitude: float | torch.Tensor = 1.0,
 ) -> torch.Tensor:
     """In-place :func:`cumulative_trace`: writes :math:`x_t` into ``trace`` and returns it."""
+    if (
+        not isinstance(amplitude, torch.Tensor)
+        and amplitude == 1.0
+        and not isinstance(decay, torch.Tensor)
+    ):
+        # One pass: x_t = event + decay * x_{t-1}.
+        return torch.add(event, trace, alpha=decay, out=trace)
     trace.mul_(decay)
     if isinstance(amplitude, torch.Tensor):
         return trace.addcmul_(event.to(trace.dtype), amplitude)

@@ -828,8 +828,12 @@ class Accumulator:
                 row_values = self.bound(
                     block, p, d, self.w_min, self.w_max, nonnegative=nonnegative
                 )
-            present = [v.sum() for v in (row_values, col_values) if v is not None]
-            if present and not math.isfinite(sum(present).item()):
+            if row_values is not None and col_values is not None:
+                total = row_values.sum() + col_values.sum()
+            else:
+                written = row_values if row_values is not None else col_values
+                total = None if written is None else written.sum()
+            if total is not None and not math.isfinite(total.item()):
                 return None  # the dense path names the culprit
         return PreparedUpdate(param, None, row_index, row_values, col_index, col_values)
 

@@ -231,15 +231,27 @@ class _DenseCorrelation(Correlation):
     ) -> None:
         self._post = post
         self._pre_spikes = pre if pre.dtype == torch.bool else None
-        self._pre = _float(pre, weight)
-        # The caller's own tensor (copied if the product is held; see keep).
-        self._borrowed_pre = self._pre is pre
+        # The caller's own tensor (copied if the product is held; see keep); boolean spikes
+        # are converted to the weight's dtype only when a product needs them.
+        self._pre_given = pre
+        self._pre_float: torch.Tensor | None = pre if pre.is_floating_point() else None
         self._weight = weight
         self._reduction = reduction
         self._batch = post.shape[0] if reduction == "mean" else 1
         self._zero_diagonal = zero_diagonal
         self._shape = torch.Size((post.shape[1], pre.shape[1]))
         self._left_matrix: torch.Tensor | None = None
+        # The rows or columns support() last returned: at batch size 1 the spike factor is 1
+        # there.
+        self._support_rows: torch.Tensor | None = None
+        self._support_cols: torch.Tensor | None = None
+
+    @property
+    def _pre(self) -> torch.Tensor:
+        """The presynaptic factor in a floating dtype (spikes converted on first use)."""
+        if self._pre_float is None:
+            self._pre_float = self._pre_given.to(self._weight.dtype)
+        return self._pre_float
 
     @property
     def _left(self) -> torch.Tensor:
@@ -262,11 +274,12 @@ class _DenseCorrelation(Correlation):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self._pre.dtype
+        given = self._pre_given
+        return given.dtype if given.is_floating_point() else self._weight.dtype
 
     @property
     def device(self) -> torch.device:
-        return self._pre.device
+        return self._pre_given.device
 
     def _finish(self, out: torch.Tensor) -> torch.Tensor:
         if self._zero_diagonal:
@@ -294,7 +307,7 @@ class _DenseCorrelation(Correlation):
     def nonnegative(self) -> bool:
         # Spikes are >= 0; a float factor is read on the host, on CPU only (it is small:
         # batch x neurons).
-        if not host_readable(self._pre.device):
+        if not host_readable(self._pre_given.device):
             return False
         factors = []
         if self._pre_spikes is None:
@@ -304,7 +317,7 @@ class _DenseCorrelation(Correlation):
         return all(f.numel() == 0 or float(f.min()) >= 0.0 for f in factors)
 
     def support(self, budget: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        if self._zero_diagonal or not host_readable(self._pre.device):
+        if self._zero_diagonal or not host_readable(self._pre_given.device):
             return None, None
         rows, cols = self._shape
         if self._post.dtype == torch.bool:
@@ -322,11 +335,25 @@ class _DenseCorrelation(Correlation):
             where = spikes.any(0).nonzero().flatten()
         if budget is not None and where.numel() * across > budget:
             return None, None
-        return (where, None) if spikes is self._post else (None, where)
+        if spikes is self._post:
+            self._support_rows = where
+            return where, None
+        self._support_cols = where
+        return None, where
 
     def block(
         self, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if self._post.shape[0] == 1:
+            # One sample, the block at its own support: the spike factor is 1 there, so the
+            # block is the other factor repeated (a view, no product).
+            if rows is not None and rows is self._support_rows and cols is None:
+                return self._pre.expand(rows.numel(), -1)
+            if cols is not None and cols is self._support_cols and rows is None:
+                return _float(self._post, self._weight).t().expand(-1, cols.numel())
+            if rows is not None and cols is None and self._post.dtype != torch.bool:
+                # One sample: the outer product by broadcasting (spikes need no conversion).
+                return self._post.index_select(1, rows).t() * self._pre_given
         pre = self._pre if cols is None else self._pre.index_select(1, cols)
         if rows is None:
             left = self._left
@@ -339,12 +366,15 @@ class _DenseCorrelation(Correlation):
         return left @ pre
 
     def keep(self) -> None:
-        if self._borrowed_pre:
-            self._pre, self._borrowed_pre = self._pre.clone(), False
+        given = self._pre_given
+        if self._pre_float is given:
+            self._pre_float = given.clone()
+        if self._pre_spikes is not None:
+            self._pre_spikes = given.clone()
+            if self._pre_float is None:
+                self._pre_given = self._pre_spikes
         if self._left_matrix is None:
             self._post = self._post.clone()
-        if self._pre_spikes is not None:
-            self._pre_spikes = self._pre_spikes.clone()
 
 
 def _reduce(product: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:

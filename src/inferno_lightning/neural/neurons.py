@@ -75,7 +75,7 @@ from .._validation import (
 )
 from ..functional import neurons as nf
 from ..functional.spikes import SpikeFunction, Surrogate, _operand, as_surrogate
-from .base import ConstantCache, Neuron
+from .base import ConstantCache, Neuron, _version
 
 __all__ = [
     "SpikingNeuron",
@@ -338,9 +338,24 @@ class SpikingNeuron(Neuron):
 
     @property
     def spike(self) -> torch.Tensor | None:
-        """Spikes of the last step, boolean ``(batch, *shape)``; ``None`` before the first step."""
-        spikes = self._spike
-        return None if spikes is None else spikes.bool()
+        """Spikes of the last step, boolean ``(batch, *shape)``; ``None`` before the first step.
+
+        Converted once per step (several monitors read it): the same tensor is
+        returned until the state changes; do not write into it.
+        """
+        spikes = self._buffers["_spike"]
+        if spikes is None:
+            return None
+        if torch.compiler.is_compiling():
+            return spikes.bool()
+        cached = self.__dict__.get("_spike_bool")
+        if cached is not None and cached[0] is spikes:
+            versions = (_version(spikes), _version(cached[2]))
+            if versions == cached[1] and versions[0] is not None:
+                return cached[2]
+        value = spikes.bool()
+        self.__dict__["_spike_bool"] = (spikes, (_version(spikes), _version(value)), value)
+        return value
 
     @spike.setter
     def spike(self, value: torch.Tensor) -> None:

@@ -95,7 +95,7 @@ class Reducer(StatefulModule, ABC):
                 f"{type(self).__name__}: value must be a torch.Tensor (batch, *shape), "
                 f"got {type(value).__name__}"
             )
-        return value.detach()
+        return value.detach() if value.requires_grad else value
 
     def _check_shape(self, state: torch.Tensor, value: torch.Tensor, skip: int = 0) -> None:
         # A plain tuple comparison: no tensor op and no device synchronisation.
