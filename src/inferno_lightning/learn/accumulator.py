@@ -151,6 +151,13 @@ def _check_reduction(name: str, value: object, allow: tuple[str, ...]) -> None:
 
 
 def _resolve_tensor(module: nn.Module, name: str) -> torch.Tensor:
+    if "." not in name:
+        # The per-step path: a direct parameter or buffer of the module (no __getattr__).
+        target = module._parameters.get(name)
+        if target is None:
+            target = module._buffers.get(name)
+        if target is not None:
+            return target
     target: Any = module
     for part in name.split("."):
         target = getattr(target, part, None)
@@ -726,7 +733,12 @@ class Accumulator:
                 # Columns first: the rows were bounded from the same old weight and hold the
                 # elements both touch.
                 if prepared.cols is not None and prepared.cols.numel():
-                    param.index_copy_(-1, prepared.cols, prepared.col_values)
+                    values = prepared.col_values
+                    if param.dim() == 2:
+                        # Whole rows of the transpose (see _prepare_events).
+                        param.t().index_copy_(0, prepared.cols, values.t())
+                    else:
+                        param.index_copy_(-1, prepared.cols, values)
                 if prepared.rows is not None and prepared.rows.numel():
                     param.index_copy_(0, prepared.rows, prepared.row_values)
         self._within = (id(param), param._version)
@@ -817,7 +829,10 @@ class Accumulator:
             # The columns' new values from the old weight: a row-limited term is zero there
             # except in its rows, whose new values (all terms) are written after, over them.
             if col_index.numel():
-                block = param.index_select(1, col_index)
+                # Gathered through the transpose: whole rows of it, contiguous (a strided
+                # gather of columns costs twice as much); the values keep that layout, so the
+                # commit writes them back the same way.
+                block = param.t().index_select(0, col_index).t()
                 p, d = (None if t is None else t.block(cols=col_index) for t in column_terms)
                 col_values = self.bound(
                     block, p, d, self.w_min, self.w_max, nonnegative=nonnegative

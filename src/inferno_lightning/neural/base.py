@@ -503,7 +503,9 @@ class Connection(nn.Module, ABC):
             ValueError: an input on another device.
             TypeError: a floating-point input of another dtype than the weight.
         """
-        weight = self.weight
+        weight = self._parameters.get("weight")
+        if weight is None:
+            weight = self.weight
         for value in inputs:
             if isinstance(value, torch.Tensor):
                 check_like(name, value, weight, f"the {type(self).__name__}'s weight")

@@ -476,7 +476,7 @@ class _WeightedConnection(Connection):
     @max_delay.setter
     def max_delay(self, value: float) -> None:
         value = as_float("max_delay", value, nonnegative, "ms")
-        if self.delay is None and value > 0:
+        if self._parameters.get("delay") is None and value > 0:
             raise ValueError("max_delay needs per-synapse delays: the connection has delay=None")
         self._max_delay = value
         if value > self.synapse.delay:
@@ -489,7 +489,7 @@ class _WeightedConnection(Connection):
         text = f"input_shape={self._input_shape}, output_shape={self._output_shape}"
         if self.bias is None:
             text += ", bias=False"
-        if self.delay is not None:
+        if self._parameters.get("delay") is not None:
             text += f", max_delay={self._max_delay}"
         return text
 
@@ -507,7 +507,7 @@ class _DenseLike(_WeightedConnection):
 
     def _map(self, current: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         batch = current.shape[0]
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             flat = current.reshape(batch, -1)
             out = _sparse_linear(flat, weight, self.bias)
             if out is None:
@@ -522,15 +522,15 @@ class _DenseLike(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             return self.synapse.current
         return self._delayed(self.synapse.current_at(self._selector()))
 
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
-        if self.delay is None:
-            return self.synapse.spike
+        if self._parameters.get("delay") is None:
+            return self._modules["synapse"].spike
         return self._delayed(self.synapse.spike_at(self._selector()))
 
     def like_synaptic(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -539,7 +539,7 @@ class _DenseLike(_WeightedConnection):
         return inputs.reshape(batch, 1, -1).expand(batch, *self.weight.shape)
 
     def _pre(self, presynaptic: torch.Tensor) -> torch.Tensor:
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             batch = _check_layout(
                 "presynaptic", presynaptic, self.input_shape, "input-layout values"
             )
@@ -559,7 +559,7 @@ class _DenseLike(_WeightedConnection):
             ``(batch, 1, I, 1)``, or ``(batch, O, I, 1)`` with delays.
         """
         pre = self._pre(inputs)
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             return pre.reshape(pre.shape[0], 1, -1, 1)
         return pre.unsqueeze(-1)
 
@@ -586,13 +586,13 @@ class _DenseLike(_WeightedConnection):
         self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
     ) -> torch.Tensor:
         self._check_reduction(batch_reduction)
-        if self.delay is None and batch_reduction != "none":
+        if self._parameters.get("delay") is None and batch_reduction != "none":
             return self.correlation(postsynaptic, presynaptic, batch_reduction).tensor()
         batch, presynaptic = self._checked(postsynaptic, presynaptic)
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
         pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
-            return post.unsqueeze(2) * (pre.unsqueeze(1) if self.delay is None else pre)
+            return post.unsqueeze(2) * (pre.unsqueeze(1) if self._parameters.get("delay") is None else pre)
         product = torch.einsum("bo,boi->oi", post, pre)
         return _reduce(product, batch, batch_reduction)
 
@@ -603,13 +603,13 @@ class _DenseLike(_WeightedConnection):
         self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
     ) -> Correlation:
         """See :meth:`Connection.correlation`: without delays, one ``addmm`` into the destination."""
-        if self.delay is not None or batch_reduction not in ("mean", "sum"):
+        if self._parameters.get("delay") is not None or batch_reduction not in ("mean", "sum"):
             return super().correlation(postsynaptic, presynaptic, batch_reduction)
         batch, presynaptic = self._checked(postsynaptic, presynaptic)
         return _DenseCorrelation(
             postsynaptic.reshape(batch, -1),
             presynaptic,
-            self.weight,
+            self._parameters["weight"],
             batch_reduction,
             self._zero_diagonal,
         )
@@ -698,7 +698,8 @@ class LinearDense(_DenseLike):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Step the synapse with ``inputs`` (spikes ``(batch, *in_shape)``); return current (nA)."""
         self.check_placement(*inputs)
-        return self._map(self.synapse(*inputs), self.weight)
+        # Direct dictionary reads: this runs every step (nn.Module.__getattr__ costs more).
+        return self._map(self._modules["synapse"](*inputs), self._parameters["weight"])
 
     def correlate(
         self,
@@ -844,7 +845,7 @@ class LinearDirect(_WeightedConnection):
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
         self.check_placement(*inputs)
         current = self.synapse(*inputs)
-        if self.delay is not None:
+        if self._parameters.get("delay") is not None:
             current = self._delayed_read(self.synapse.current_at)
         out = current * self.weight
         return out if self.bias is None else out + self.bias
@@ -852,15 +853,15 @@ class LinearDirect(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA) at each synapse, ``(batch, *shape)``."""
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             return self.synapse.current
         return self._delayed_read(self.synapse.current_at)
 
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool) at each synapse, ``(batch, *shape)``."""
-        if self.delay is None:
-            return self.synapse.spike
+        if self._parameters.get("delay") is None:
+            return self._modules["synapse"].spike
         return self._delayed_read(self.synapse.spike_at)
 
     def like_synaptic(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -1084,7 +1085,7 @@ class Conv2d(_WeightedConnection):
         """Step the synapse with ``inputs`` (spikes ``(batch, C, H, W)``); return current (nA)."""
         self.check_placement(*inputs)
         current = self.synapse(*inputs)
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             return self._conv(current, self.weight)
         history = self._history(self.synapse.current_at, self.synapse.current_overbound)
         batch, steps = history.shape[0], history.shape[-1]
@@ -1181,7 +1182,7 @@ class Conv2d(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
-        if self.delay is None:
+        if self._parameters.get("delay") is None:
             return self.synapse.current
         history = self._history(self.synapse.current_at, self.synapse.current_overbound)
         earlier, later, fraction = self._current_slots()
@@ -1193,8 +1194,8 @@ class Conv2d(_WeightedConnection):
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
-        if self.delay is None:
-            return self.synapse.spike
+        if self._parameters.get("delay") is None:
+            return self._modules["synapse"].spike
         synapse = self.synapse
         # as HistorySynapse.spike_at: spikes are events, never blended
         mode = "previous" if synapse.interp_mode == "previous" else "nearest"
@@ -1240,7 +1241,7 @@ class Conv2d(_WeightedConnection):
 
     def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
         """Unfolded patches ``(batch, 1 or O, K, kH, kW, L)``; with delays the synaptic layout as is."""
-        if self.delay is not None:
+        if self._parameters.get("delay") is not None:
             return self._pre_synaptic(inputs)
         if self._groups > 1:
             return self._patches(inputs, "presynaptic")
@@ -1263,7 +1264,7 @@ class Conv2d(_WeightedConnection):
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
-        if self.delay is not None:
+        if self._parameters.get("delay") is not None:
             pre = self._pre_synaptic(presynaptic)
             if pre.shape[0] != batch:
                 raise ValueError(

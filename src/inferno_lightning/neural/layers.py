@@ -83,7 +83,7 @@ class Cell:
     @property
     def connection(self) -> Connection:
         """The cell's connection."""
-        return self.layer.connections[self.connection_name]
+        return self.layer._modules["connections"][self.connection_name]
 
     @property
     def neuron(self) -> Neuron:
@@ -409,12 +409,12 @@ class Serial(Layer):
     @property
     def connection(self) -> Connection:
         """The layer's connection."""
-        return self.connections[self._connection_name]
+        return self._modules["connections"][self._connection_name]
 
     @property
     def neuron(self) -> Neuron:
         """The layer's neuron group."""
-        return self.neurons[self._neuron_name]
+        return self._modules["neurons"][self._neuron_name]
 
     def cell(self, connection: str | None = None, neuron: str | None = None) -> Cell:
         """The layer's only :class:`Cell` (the names, if given, must match)."""

@@ -182,7 +182,7 @@ class HistorySynapse(Synapse):
     @property
     def spike(self) -> torch.Tensor | None:
         """Presynaptic spikes of the last step, bool ``(batch, *shape)``; ``None`` before the first step."""
-        return self.spike_state
+        return self._buffers["spike_state"]
 
     def reset(self) -> None:
         """Drop the per-sample state and the history; the next step starts from rest."""
@@ -253,16 +253,18 @@ class HistorySynapse(Synapse):
         return batch
 
     def _step(self, spikes: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
-        state = self.current_state
+        # Direct buffer reads and writes: this runs every step (see StatefulModule).
+        buffers = self._buffers
+        state = buffers["current_state"]
         if state is None:
             dtype = spikes.dtype if spikes.is_floating_point() else torch.get_default_dtype()
             self.init_state(spikes.shape[0], dtype, spikes.device)
-            state = self.current_state
+            state = buffers["current_state"]
         inplace = not torch.is_grad_enabled()
         current = self.integrate(spikes.to(state.dtype), *extra, inplace=inplace)
         if current is not state:
-            self.current_state = current
-        spike = self.spike_state
+            buffers["current_state"] = current
+        spike = buffers["spike_state"]
         spike.copy_(spikes)
         if self._length > 1:
             self._record(current, spike)

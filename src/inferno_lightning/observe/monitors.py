@@ -210,7 +210,7 @@ class Monitor(nn.Module):
             )
         # Calls forward directly: reducers carry no hooks, and this runs every step.
         # The reducer detaches the value (no autograd graph is kept).
-        self.reducer.forward(value)
+        self._modules["reducer"].forward(value)
 
     def _record_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if self._records(module):

@@ -158,7 +158,7 @@ class LatestReducer(Reducer):
 
     def forward(self, value: torch.Tensor) -> None:
         value = self._detached(value)
-        data = self.data
+        data = self._buffers["data"]
         if data is None:
             self.data = value.clone(memory_format=torch.contiguous_format)
             return
@@ -167,7 +167,7 @@ class LatestReducer(Reducer):
 
     def peek(self) -> torch.Tensor | None:
         """The latest observation, ``(batch, *shape)``."""
-        return self.data
+        return self._buffers["data"]
 
 
 class HistoryReducer(Reducer):
@@ -298,7 +298,7 @@ class _DecayingTrace:
 
     def _state(self, value: torch.Tensor) -> torch.Tensor:
         """The trace, created as zeros shaped like ``value`` on its first observation."""
-        trace = self.trace
+        trace = self._buffers["trace"]
         if trace is None:
             trace = self.trace = torch.zeros(
                 value.shape, dtype=_state_dtype(value), device=value.device
@@ -332,7 +332,7 @@ class _TraceReducer(_EventReducer, _DecayingTrace):
 
     def peek(self) -> torch.Tensor | None:
         """The trace, ``(batch, *shape)``."""
-        return self.trace
+        return self._buffers["trace"]
 
 
 class NearestTraceReducer(_TraceReducer):
@@ -445,7 +445,7 @@ class ScaledTraceReducer(Reducer, _DecayingTrace):
 
     def peek(self) -> torch.Tensor | None:
         """The trace, ``(batch, *shape)``."""
-        return self.trace
+        return self._buffers["trace"]
 
 
 class EventCountReducer(_EventReducer):

@@ -212,7 +212,7 @@ class CellRecord(StatefulModule):
         """
         out = {}
         for name, monitor in self.monitors.items():
-            value = monitor.reducer.peek()
+            value = monitor._modules["reducer"].peek()
             if value is None:
                 raise RuntimeError(
                     f"{rule} on {self.cell!r}: monitor {name!r} has recorded nothing; call the rule "
@@ -448,11 +448,12 @@ class LearningRule(nn.Module, ABC):
         if missing:
             raise TypeError(f"{name}() needs keyword input(s) {missing} every step")
         checked = self.check_inputs(inputs)
-        observed = [record.observe(name) for record in self.records]
-        for record, values in zip(self.records, observed, strict=True):
+        records = self._modules["records"]  # every step: no nn.Module.__getattr__
+        observed = [record.observe(name) for record in records]
+        for record, values in zip(records, observed, strict=True):
             self.check_step(record, values, checked)
         work = []
-        for record, values in zip(self.records, observed, strict=True):
+        for record, values in zip(records, observed, strict=True):
             work.append((record.accumulator, self.terms(record, values, checked)))
         for accumulator, (potentiation, depression, batched) in work:
             accumulator.accumulate(potentiation, depression, batched=batched)
