@@ -112,6 +112,12 @@ class PreparedUpdate:
         row_values: their new values, ``(len(rows), *parameter.shape[1:])``.
         cols: indices of the rewritten columns (last dim), or ``None``.
         col_values: their new values, ``(*parameter.shape[:-1], len(cols))``.
+        added: or, for a clamp of one step's correlations, the ``(P, D)``
+            correlations (``None`` for either) that :meth:`Accumulator.commit`
+            adds into the parameter in place, :math:`w \leftarrow w + P - D`,
+            before clamping it to ``limits`` (checked at prepare: no element
+            can overflow).
+        limits: ``(w_min, w_max)`` of that clamp (``None`` for no limit).
     """
 
     parameter: torch.Tensor
@@ -120,6 +126,20 @@ class PreparedUpdate:
     row_values: torch.Tensor | None = None
     cols: torch.Tensor | None = None
     col_values: torch.Tensor | None = None
+    added: tuple[Correlation | None, Correlation | None] | None = None
+    limits: tuple[float | None, float | None] | None = None
+
+
+def _in_place_magnitude(dtype: torch.dtype) -> float:
+    """Largest magnitude of a correlation added into a weight of ``dtype`` in place.
+
+    An eighth of ``max * eps`` is below half an ulp of the largest finite float
+    (about 1.0e31 for float32): a finite float plus less than that rounds to a
+    finite float, so a weight this Accumulator wrote (finite) stays finite
+    after ``+ P`` and then ``- D``.
+    """
+    info = torch.finfo(dtype)
+    return info.max * info.eps / 8
 
 
 def _union(indices: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -729,6 +749,17 @@ class Accumulator:
         with torch.no_grad():
             if prepared.value is not None:
                 param.copy_(prepared.value)
+            elif prepared.added is not None:
+                # w + P - D accumulated into the weight itself (the products' own passes),
+                # then clamped: no work tensor and no copy.
+                potentiation, depression = prepared.added
+                if potentiation is not None:
+                    potentiation.add_to_(param)
+                if depression is not None:
+                    depression.add_to_(param, alpha=-1.0)
+                w_min, w_max = prepared.limits or (None, None)
+                if w_min is not None or w_max is not None:
+                    param.clamp_(min=w_min, max=w_max)
             else:
                 # Columns first: the rows were bounded from the same old weight and hold the
                 # elements both touch.
@@ -866,6 +897,9 @@ class Accumulator:
         ):
             return None
         potentiation, depression = held
+        in_place = self._prepare_in_place(param, held)
+        if in_place is not None:
+            return in_place
         with torch.no_grad():
             result = self._work_tensors(param)[0]
             if potentiation is not None:
@@ -884,6 +918,32 @@ class Accumulator:
             elif not math.isfinite(result.sum().item()):
                 return None
         return PreparedUpdate(param, result)
+
+    def _prepare_in_place(
+        self, param: torch.Tensor, held: list[Correlation | None]
+    ) -> PreparedUpdate | None:
+        """``clamp(w + P - D)`` of one step's correlations, to be added into the weight at commit.
+
+        Only while the weight is as this Accumulator last wrote it (finite), on
+        a host-readable device, with scalar limits, and with each correlation
+        bounded (:meth:`~inferno_lightning.neural.Correlation.magnitude`, from
+        its small factors) below :func:`_in_place_magnitude`: adding less than
+        half an ulp of the largest float to a finite float never overflows, so
+        the result is finite and commit cannot fail. ``None`` otherwise (the
+        work-tensor path checks the result itself).
+        """
+        limits = (self.w_min, self.w_max)
+        if (
+            not host_readable(param.device)
+            or self._within != (id(param), param._version)
+            or any(isinstance(limit, torch.Tensor) for limit in limits)
+        ):
+            return None
+        largest = _in_place_magnitude(param.dtype)
+        for term in held:
+            if term is not None and not term.magnitude() <= largest:
+                return None  # not finite, or large: the checked path (it names the culprit)
+        return PreparedUpdate(param, added=(held[0], held[1]), limits=limits)
 
     def _prepare_dense(
         self,

@@ -344,6 +344,19 @@ class Correlation:
         """Add ``alpha`` times the product to ``out`` in place and return it."""
         return out.add_(self._product, alpha=alpha)
 
+    def magnitude(self) -> float:
+        r"""An upper bound of :math:`\max |C|` over the elements, read on the host.
+
+        ``inf`` or ``nan`` when the product is not finite. The Accumulator
+        adds a product straight into a weight only when this bound is small
+        enough that no element can overflow. The base reads its computed
+        product (one pass); a subclass may bound it from its factors.
+        """
+        product = self._product
+        if product.numel() == 0:
+            return 0.0
+        return float(product.detach().abs().max())
+
     @property
     def nonnegative(self) -> bool:
         r"""Whether the product is known to be :math:`\ge 0` elementwise without a device sync.

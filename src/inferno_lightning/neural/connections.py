@@ -299,9 +299,27 @@ class _DenseCorrelation(Correlation):
         return self._finish(torch.mm(left, self._pre, out=out))
 
     def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        # A zero diagonal stays zero: the sum had one, and it is zeroed again. (Sparse spikes
-        # on CPU are a sparse left operand: only their rows cost anything.)
-        return self._finish(out.addmm_(self._left, self._pre, alpha=alpha))
+        # Sparse spikes on CPU are a sparse left operand: only their rows cost anything.
+        if not self._zero_diagonal:
+            return out.addmm_(self._left, self._pre, alpha=alpha)
+        # The product's diagonal is zero: out keeps its own (a weight's need not be zero).
+        diagonal = out.diagonal().clone()
+        out.addmm_(self._left, self._pre, alpha=alpha)
+        out.diagonal().copy_(diagonal)
+        return out
+
+    def magnitude(self) -> float:
+        # |sum_b post_b pre_b| <= B max|post| max|pre| (divided by B for the mean): two
+        # reductions of the small factors, no pass over the product.
+        bounds = []
+        for factor in (self._post, self._pre_given):
+            if factor.numel() == 0:
+                return 0.0
+            if factor.dtype == torch.bool:
+                bounds.append(1.0)
+            else:
+                bounds.append(float(factor.detach().abs().max()))
+        return bounds[0] * bounds[1] * self._post.shape[0] / self._batch
 
     @property
     def nonnegative(self) -> bool:
