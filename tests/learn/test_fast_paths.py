@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -191,6 +193,12 @@ def test_a_step_applied_alone_touches_only_spiking_rows_and_columns(bound, batch
             prepared = events.prepare()
             if step == 0 and bound == "clamp":
                 assert prepared.value is not None  # the first clamp is dense (limits unknown)
+            elif step > 0 and bound in ("clamp", "none"):
+                # Once the weight is as this Accumulator wrote it (finite, within its limits), a
+                # clamped step is added where it lands (the products at their spikes, into the
+                # weight), then clamped.
+                assert prepared.value is None and prepared.rows is None
+                assert prepared.added == (potentiation, depression)
             else:
                 assert prepared.value is None
                 assert torch.equal(prepared.rows, post.any(0).nonzero().flatten())
@@ -478,3 +486,97 @@ def test_a_correlation_of_sparse_spikes_is_written_and_scaled_into_a_sum(spiking
         kept = start[~touched] if spiking == "post" else start[:, ~touched]
         assert torch.equal(untouched, kept)
         torch.testing.assert_close(correlation.write_(torch.full_like(start, 5.0)), by_hand)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("zero_diagonal", [False, True], ids=["dense", "lateral"])
+def test_a_correlation_of_presynaptic_spikes_is_added_at_their_columns(
+    batch, zero_diagonal
+) -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense, LinearLateral
+
+    generator = torch.Generator().manual_seed(11)
+    if zero_diagonal:
+        connection = LinearLateral(90, synapse=DeltaCurrent(90, 1.0))
+    else:
+        connection = LinearDense(120, 90, synapse=DeltaCurrent(120, 1.0))
+    n_out, n_in = connection.weight.shape
+    pre = torch.rand(batch, n_in, generator=generator) < 0.03  # few columns
+    post_trace = torch.rand(batch, n_out, generator=generator)
+    start = torch.rand(n_out, n_in, generator=generator)
+    by_hand = post_trace.t() @ pre.float() / batch
+    if zero_diagonal:
+        by_hand.fill_diagonal_(0.0)
+    with torch.no_grad():
+        term = connection.correlation(post_trace, pre, "mean")
+        out = term.add_to_(start.clone(), alpha=-2.0)
+    torch.testing.assert_close(out, start - 2.0 * by_hand, rtol=0, atol=1e-6)
+    # Columns of inputs that never spiked are the very same values.
+    silent = ~pre.any(0)
+    assert torch.equal(out[:, silent], start[:, silent])
+    if zero_diagonal:  # the weight's own diagonal is kept, not zeroed
+        assert torch.equal(out.diagonal(), start.diagonal())
+
+
+def test_the_magnitude_of_a_correlation_bounds_its_largest_element() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+    from inferno_lightning.neural.base import Correlation
+
+    generator = torch.Generator().manual_seed(12)
+    connection = LinearDense(30, 20, synapse=DeltaCurrent(30, 1.0))
+    post = torch.rand(4, 20, generator=generator) < 0.5
+    pre_trace = torch.randn(4, 30, generator=generator) * 3
+    for reduction, scale in (("sum", 1.0), ("mean", 0.25)):
+        term = connection.correlation(post, pre_trace, reduction)
+        largest = float(term.tensor().abs().max())
+        # B max|post| max|pre|, divided by B for the mean: 4 * 1 * max|pre| * scale.
+        assert term.magnitude() == pytest.approx(4 * scale * float(pre_trace.abs().max()))
+        assert term.magnitude() >= largest
+    bad = pre_trace.clone()
+    bad[1, 2] = float("nan")
+    assert math.isnan(connection.correlation(post, bad, "sum").magnitude())
+    product = torch.tensor([[1.0, -5.0], [2.0, 0.5]])
+    assert Correlation(product).magnitude() == 5.0
+
+
+def test_a_clamped_step_is_added_in_place_only_where_nothing_can_overflow() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    generator = torch.Generator().manual_seed(13)
+    connection = LinearDense(60, 50, synapse=DeltaCurrent(60, 1.0), weight_init=0.5)
+    weight = connection.weight
+    accumulator = Accumulator(weight, bound="clamp", w_min=0.0, w_max=1.0)
+    with torch.no_grad():
+        # The first step: the weight was not written by this Accumulator, so it is checked.
+        _, potentiation, depression = _stdp_terms(connection, generator, 2, 0.05)
+        accumulator.accumulate(potentiation, depression)
+        assert accumulator.prepare().added is None
+        accumulator.clear()
+        accumulator.step((potentiation.tensor(), depression.tensor()))
+        # Now as it wrote it: added in place, and equal to the formula.
+        _, potentiation, depression = _stdp_terms(connection, generator, 2, 0.05)
+        expected = (weight + potentiation.tensor() - depression.tensor()).clamp(0.0, 1.0)
+        accumulator.accumulate(potentiation, depression)
+        prepared = accumulator.prepare()
+        assert prepared.added == (potentiation, depression) and prepared.limits == (0.0, 1.0)
+        accumulator.commit(prepared)
+        torch.testing.assert_close(weight, expected, rtol=0, atol=1e-6)
+        # A term too large to add without a possible overflow goes the checked way, which
+        # names it; the weight is unchanged.
+        post = torch.ones(1, 50, dtype=torch.bool)
+        huge = connection.correlation(post, torch.full((1, 60), 3e38), "sum")
+        before = weight.detach().clone()
+        accumulator.accumulate(huge, huge)
+        assert accumulator.prepare().added is None  # magnitude 3e38: the work-tensor path
+        accumulator.clear()
+        nan = torch.full((1, 60), float("nan"))
+        accumulator.accumulate(connection.correlation(post, nan, "sum"), None)
+        with pytest.raises(ValueError, match="potentiation"):
+            accumulator.step()
+        assert torch.equal(weight, before)
+        accumulator.clear()  # a failed step keeps its terms
+        # An outside write: no longer known to be within its limits or finite.
+        weight[0, 0] = float("inf")
+        _, potentiation, depression = _stdp_terms(connection, generator, 2, 0.05)
+        accumulator.accumulate(potentiation, depression)
+        assert accumulator.prepare().added is None

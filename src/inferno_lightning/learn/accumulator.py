@@ -711,7 +711,12 @@ class Accumulator:
                 return None
             held = self._held_step() if start is None else None
             if held is not None:
-                fast = self._prepare_events(param, held)
+                fast = None
+                if isinstance(self.bound, ClampBound):
+                    # Added into the weight where they land (at their spikes), then clamped.
+                    fast = self._prepare_in_place(param, held)
+                if fast is None:
+                    fast = self._prepare_events(param, held)
                 if fast is None:
                     fast = self._prepare_clamped(param, held)
                 if fast is not None:
@@ -897,9 +902,6 @@ class Accumulator:
         ):
             return None
         potentiation, depression = held
-        in_place = self._prepare_in_place(param, held)
-        if in_place is not None:
-            return in_place
         with torch.no_grad():
             result = self._work_tensors(param)[0]
             if potentiation is not None:
@@ -937,6 +939,7 @@ class Accumulator:
             not host_readable(param.device)
             or self._within != (id(param), param._version)
             or any(isinstance(limit, torch.Tensor) for limit in limits)
+            or any(term is not None and term.dtype != param.dtype for term in held)
         ):
             return None
         largest = _in_place_magnitude(param.dtype)

@@ -177,6 +177,10 @@ def _spike_matrix(
     )
 
 
+#: Largest fraction of the columns (inputs) that spiked for which a correlation of presynaptic
+#: spikes is added at those columns only (:meth:`_DenseCorrelation.add_to_`).
+EVENT_COLUMN_FRACTION = 0.25
+
 #: Largest fraction of nonzero input currents for which a dense connection's forward goes sparse.
 SPARSE_INPUT_FRACTION = 0.02
 
@@ -258,7 +262,9 @@ class _DenseCorrelation(Correlation):
         """``post.T`` scaled by the reduction: sparse for few boolean spikes on CPU, else dense."""
         if self._left_matrix is None:
             post = self._post
-            left = _spike_matrix(post, self._pre, self._weight, self._reduction)
+            left = None
+            if post.dtype == torch.bool:
+                left = _spike_matrix(post, self._pre, self._weight, self._reduction)
             if left is None:
                 left = _float(post, self._weight)
                 if self._batch > 1:
@@ -300,13 +306,43 @@ class _DenseCorrelation(Correlation):
 
     def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         # Sparse spikes on CPU are a sparse left operand: only their rows cost anything.
+        # Sparse presynaptic spikes: only their columns are added to.
         if not self._zero_diagonal:
+            if self._post.dtype != torch.bool and self._add_columns_(out, alpha):
+                return out
             return out.addmm_(self._left, self._pre, alpha=alpha)
         # The product's diagonal is zero: out keeps its own (a weight's need not be zero).
         diagonal = out.diagonal().clone()
         out.addmm_(self._left, self._pre, alpha=alpha)
         out.diagonal().copy_(diagonal)
         return out
+
+    def _add_columns_(self, out: torch.Tensor, alpha: float) -> bool:
+        """Add the product into ``out`` at the columns of the inputs that spiked; ``False`` if not.
+
+        For boolean presynaptic spikes on few columns (at most
+        :data:`EVENT_COLUMN_FRACTION` of them), on CPU: whole rows of the
+        transpose, one ``index_add_``.
+        """
+        spikes = self._pre_spikes
+        if spikes is None or out.dim() != 2 or not host_readable(out.device):
+            return False
+        cols = self._support_cols
+        if cols is None:
+            columns = spikes.shape[1]
+            if int(spikes.count_nonzero()) > EVENT_COLUMN_FRACTION * columns:
+                return False  # each spike is one column at most: too many to count
+            cols = (
+                spikes[0].nonzero().flatten()
+                if spikes.shape[0] == 1
+                else (spikes.any(0).nonzero().flatten())
+            )
+            if cols.numel() > EVENT_COLUMN_FRACTION * columns:
+                return False
+            self._support_cols = cols
+        block = self.block(cols=cols)  # (O, C)
+        out.t().index_add_(0, cols, block.t(), alpha=alpha)
+        return True
 
     def magnitude(self) -> float:
         # |sum_b post_b pre_b| <= B max|post| max|pre| (divided by B for the mean): two
@@ -610,7 +646,9 @@ class _DenseLike(_WeightedConnection):
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
         pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
-            return post.unsqueeze(2) * (pre.unsqueeze(1) if self._parameters.get("delay") is None else pre)
+            return post.unsqueeze(2) * (
+                pre.unsqueeze(1) if self._parameters.get("delay") is None else pre
+            )
         product = torch.einsum("bo,boi->oi", post, pre)
         return _reduce(product, batch, batch_reduction)
 
