@@ -580,3 +580,47 @@ def test_a_clamped_step_is_added_in_place_only_where_nothing_can_overflow() -> N
         _, potentiation, depression = _stdp_terms(connection, generator, 2, 0.05)
         accumulator.accumulate(potentiation, depression)
         assert accumulator.prepare().added is None
+
+
+def test_a_soft_bounded_step_is_computed_into_the_weight_when_it_stays_within_its_limits() -> None:
+    from inferno_lightning.neural import DeltaCurrent, LinearDense
+
+    generator = torch.Generator().manual_seed(14)
+    connection = LinearDense(60, 50, synapse=DeltaCurrent(60, 1.0), weight_init=0.5)
+    weight = connection.weight
+    accumulator = Accumulator(weight, bound="soft", w_min=0.0, w_max=1.0)
+    reference = Accumulator(weight.detach().clone(), bound="soft", w_min=0.0, w_max=1.0)
+
+    def terms(rate: float, lr_pre: float = 1e-3):
+        # Dense spikes (half of them): not event-driven.
+        return _stdp_terms(connection, generator, 4, rate, lr_pre)[1:]
+
+    with torch.no_grad():
+        potentiation, depression = terms(0.5)
+        accumulator.accumulate(potentiation, depression)
+        assert accumulator.prepare().added is None  # not written by this Accumulator yet
+        accumulator.clear()
+        accumulator.step((potentiation.tensor(), depression.tensor()))
+        reference.step((potentiation.tensor(), depression.tensor()))
+        for _ in range(3):
+            potentiation, depression = terms(0.5)
+            accumulator.accumulate(potentiation, depression)
+            prepared = accumulator.prepare()
+            assert prepared.soft and prepared.added == (potentiation, depression)
+            accumulator.commit(prepared)
+            # The work-tensor path computes the very same values.
+            reference.step((potentiation.tensor(), depression.tensor()))
+            assert torch.equal(weight, reference.parameter)
+            assert weight.min() >= 0.0 and weight.max() <= 1.0
+        # Not when a term may be negative (anti-Hebbian), nor when P + D may exceed 1.
+        for potentiation, depression in (terms(0.5, -1e-3), (terms(0.5)[0], terms(0.5, 0.6)[1])):
+            accumulator.accumulate(potentiation, depression)
+            assert accumulator.prepare().added is None
+            accumulator.clear()
+        # Nor for a weight outside its limits (written by someone else, then checked once).
+        weight[0, 0] = 1.5
+        accumulator.step(tuple(t.tensor() for t in terms(0.5)))  # the work-tensor path
+        potentiation, depression = terms(0.5)
+        accumulator.accumulate(potentiation, depression)
+        assert accumulator.prepare().added is None  # 1.5 > w_max: read and refused
+        accumulator.clear()

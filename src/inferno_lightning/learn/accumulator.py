@@ -68,7 +68,7 @@ import torch
 from torch import nn
 
 from .._validation import host_readable
-from ..functional.bounding import Bound, ClampBound, resolve_bound
+from ..functional.bounding import Bound, ClampBound, SoftBound, resolve_bound
 from ..neural.base import Correlation
 from .constraints import check_limits
 
@@ -112,12 +112,14 @@ class PreparedUpdate:
         row_values: their new values, ``(len(rows), *parameter.shape[1:])``.
         cols: indices of the rewritten columns (last dim), or ``None``.
         col_values: their new values, ``(*parameter.shape[:-1], len(cols))``.
-        added: or, for a clamp of one step's correlations, the ``(P, D)``
-            correlations (``None`` for either) that :meth:`Accumulator.commit`
-            adds into the parameter in place, :math:`w \leftarrow w + P - D`,
-            before clamping it to ``limits`` (checked at prepare: no element
-            can overflow).
-        limits: ``(w_min, w_max)`` of that clamp (``None`` for no limit).
+        added: or, for one step's correlations, the ``(P, D)`` correlations
+            (``None`` for either) that :meth:`Accumulator.commit` bounds into
+            the parameter in place (checked at prepare: no element can
+            overflow): with a clamp, :math:`w \leftarrow \operatorname{clamp}(w
+            + P - D)` to ``limits``; with soft bounds (both terms, ``w_min =
+            0``), :math:`w \leftarrow w - w (P + D) + w_\max P`.
+        limits: ``(w_min, w_max)`` of that bound (``None`` for no limit).
+        soft: whether ``added`` is bounded softly (else clamped).
     """
 
     parameter: torch.Tensor
@@ -128,6 +130,7 @@ class PreparedUpdate:
     col_values: torch.Tensor | None = None
     added: tuple[Correlation | None, Correlation | None] | None = None
     limits: tuple[float | None, float | None] | None = None
+    soft: bool = False
 
 
 def _in_place_magnitude(dtype: torch.dtype) -> float:
@@ -357,8 +360,11 @@ class Accumulator:
         self._lazy: list[Correlation | None] = [None, None]
         # Whether every term accumulated since the last clear is known non-negative.
         self._nonnegative = [True, True]
-        # (id, version) of the parameter when this Accumulator last wrote it (within limits).
+        # (id, version) of the parameter when this Accumulator last wrote it (finite; for a clamp,
+        # within its limits).
         self._within: tuple[int, int] | None = None
+        # (id, version) of the parameter when it was last known within [w_min, w_max].
+        self._in_limits: tuple[int, int] | None = None
         # Per-step terms (callable time reduction only).
         self._history: list[list[torch.Tensor | None]] = [[], []]
         # Two weight-shaped work tensors the bounded weight is computed in (no allocation per apply).
@@ -717,6 +723,8 @@ class Accumulator:
                     fast = self._prepare_in_place(param, held)
                 if fast is None:
                     fast = self._prepare_events(param, held)
+                if fast is None and isinstance(self.bound, SoftBound):
+                    fast = self._prepare_soft_in_place(param, held)
                 if fast is None:
                     fast = self._prepare_clamped(param, held)
                 if fast is not None:
@@ -754,6 +762,16 @@ class Accumulator:
         with torch.no_grad():
             if prepared.value is not None:
                 param.copy_(prepared.value)
+            elif prepared.added is not None and prepared.soft:
+                # w - w (P + D) + w_max P, as SoftBound computes it, into the weight itself.
+                potentiation, depression = prepared.added
+                assert potentiation is not None and depression is not None
+                up, both = self._work_tensors(param)
+                potentiation.write_(up)
+                depression.write_(both).add_(up)
+                torch.addcmul(param, param, both, value=-1.0, out=param)
+                param.add_(up, alpha=prepared.limits[1])
+                self._in_limits = (id(param), param._version)
             elif prepared.added is not None:
                 # w + P - D accumulated into the weight itself (the products' own passes),
                 # then clamped: no work tensor and no copy.
@@ -765,6 +783,8 @@ class Accumulator:
                 w_min, w_max = prepared.limits or (None, None)
                 if w_min is not None or w_max is not None:
                     param.clamp_(min=w_min, max=w_max)
+                    if w_min is not None and w_max is not None:
+                        self._in_limits = (id(param), param._version)
             else:
                 # Columns first: the rows were bounded from the same old weight and hold the
                 # elements both touch.
@@ -948,6 +968,46 @@ class Accumulator:
                 return None  # not finite, or large: the checked path (it names the culprit)
         return PreparedUpdate(param, added=(held[0], held[1]), limits=limits)
 
+    def _prepare_soft_in_place(
+        self, param: torch.Tensor, held: list[Correlation | None]
+    ) -> PreparedUpdate | None:
+        r"""Soft bounds of one step's correlations, to be computed into the weight at commit.
+
+        With ``w_min = 0``: :math:`w' = w - w (P + D) + w_\max P`, a convex
+        combination of :math:`w`, 0 and :math:`w_\max` when :math:`P, D \ge 0`
+        and :math:`P + D \le 1`, so a weight within :math:`[0, w_\max]` stays
+        there (finite): commit cannot fail and writes no copy. Only for both
+        terms present and known non-negative, their magnitudes summing to at
+        most 1, scalar limits, a weight this Accumulator wrote (finite) and
+        known within its limits (read once, with one pass, when not known), on
+        a host-readable device. ``None`` otherwise.
+        """
+        potentiation, depression = held
+        w_min, w_max = self.w_min, self.w_max
+        if (
+            potentiation is None
+            or depression is None
+            or isinstance(w_min, torch.Tensor)
+            or isinstance(w_max, torch.Tensor)
+            or w_min != 0.0
+            or w_max is None
+            or not math.isfinite(w_max)
+            or not host_readable(param.device)
+            or self._within != (id(param), param._version)
+            or any(term.dtype != param.dtype for term in (potentiation, depression))
+            or not (potentiation.nonnegative and depression.nonnegative)
+            or not potentiation.magnitude() + depression.magnitude() <= 1.0
+        ):
+            return None
+        if self._in_limits != (id(param), param._version):
+            low, high = torch.aminmax(param.detach())
+            if not (float(low) >= 0.0 and float(high) <= w_max):
+                return None
+            self._in_limits = (id(param), param._version)
+        return PreparedUpdate(
+            param, added=(potentiation, depression), limits=(0.0, w_max), soft=True
+        )
+
     def _prepare_dense(
         self,
         param: torch.Tensor,
@@ -1045,6 +1105,7 @@ class Accumulator:
         state = self.__dict__.copy()
         state["_work"] = None
         state["_within"] = None
+        state["_in_limits"] = None
         return state
 
     # ----------------------------------------------------------------- state
