@@ -245,6 +245,7 @@ class _DenseCorrelation(Correlation):
         self._zero_diagonal = zero_diagonal
         self._shape = torch.Size((post.shape[1], pre.shape[1]))
         self._left_matrix: torch.Tensor | None = None
+        self._factor_extremes: tuple[tuple[float, float], tuple[float, float]] | None = None
         # The rows or columns support() last returned: at batch size 1 the spike factor is 1
         # there.
         self._support_rows: torch.Tensor | None = None
@@ -344,31 +345,41 @@ class _DenseCorrelation(Correlation):
         out.t().index_add_(0, cols, block.t(), alpha=alpha)
         return True
 
+    def _extremes(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``(min, max)`` of ``post`` and of ``pre``, read once (one ``aminmax`` per float factor).
+
+        Boolean spikes are ``(0, 1)`` without a read; an empty factor is ``(0, 0)``.
+        """
+        if self._factor_extremes is None:
+            extremes = []
+            for factor in (self._post, self._pre_given):
+                if factor.numel() == 0:
+                    extremes.append((0.0, 0.0))
+                elif factor.dtype == torch.bool:
+                    extremes.append((0.0, 1.0))
+                else:
+                    low, high = torch.aminmax(factor.detach())
+                    extremes.append((float(low), float(high)))
+            self._factor_extremes = (extremes[0], extremes[1])
+        return self._factor_extremes
+
     def magnitude(self) -> float:
-        # |sum_b post_b pre_b| <= B max|post| max|pre| (divided by B for the mean): two
-        # reductions of the small factors, no pass over the product.
+        # |sum_b post_b pre_b| <= B max|post| max|pre| (divided by B for the mean): one
+        # reduction of each small float factor, no pass over the product.
         bounds = []
-        for factor in (self._post, self._pre_given):
-            if factor.numel() == 0:
-                return 0.0
-            if factor.dtype == torch.bool:
-                bounds.append(1.0)
-            else:
-                bounds.append(float(factor.detach().abs().max()))
+        for low, high in self._extremes():
+            if math.isnan(low) or math.isnan(high):
+                return math.nan
+            bounds.append(max(abs(low), abs(high)))
         return bounds[0] * bounds[1] * self._post.shape[0] / self._batch
 
     @property
     def nonnegative(self) -> bool:
         # Spikes are >= 0; a float factor is read on the host, on CPU only (it is small:
-        # batch x neurons).
+        # batch x neurons). NaN is not >= 0.
         if not host_readable(self._pre_given.device):
             return False
-        factors = []
-        if self._pre_spikes is None:
-            factors.append(self._pre)
-        if self._post.dtype != torch.bool:
-            factors.append(self._post)
-        return all(f.numel() == 0 or float(f.min()) >= 0.0 for f in factors)
+        return all(low >= 0.0 for low, _ in self._extremes())
 
     def support(self, budget: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if self._zero_diagonal or not host_readable(self._pre_given.device):
