@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from inferno_lightning.functional.bounding import (
     ClampBound,
@@ -154,6 +155,18 @@ def test_correlations_know_their_signs_from_spikes_and_rates() -> None:
         # Float factors are read (on CPU): non-negative ones are known to be.
         assert connection.correlation(post.float() * 0.5, pre_trace, "sum").nonnegative
         assert not connection.correlation(post.float() - 0.5, pre_trace, "sum").nonnegative
+
+
+class _OpNames(TorchDispatchMode):
+    """The names of the ATen operations run inside the block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
 
 
 def _stdp_terms(connection, generator, batch, rate, lr_pre=1e-3):
@@ -501,15 +514,18 @@ def test_a_correlation_of_presynaptic_spikes_is_added_at_their_columns(
     else:
         connection = LinearDense(120, 90, synapse=DeltaCurrent(120, 1.0))
     n_out, n_in = connection.weight.shape
-    pre = torch.rand(batch, n_in, generator=generator) < 0.03  # few columns
+    pre = torch.rand(batch, n_in, generator=generator) < 0.01  # few columns
     post_trace = torch.rand(batch, n_out, generator=generator)
     start = torch.rand(n_out, n_in, generator=generator)
     by_hand = post_trace.t() @ pre.float() / batch
     if zero_diagonal:
         by_hand.fill_diagonal_(0.0)
-    with torch.no_grad():
+    with torch.no_grad(), _OpNames() as ops:
         term = connection.correlation(post_trace, pre, "mean")
         out = term.add_to_(start.clone(), alpha=-2.0)
+    # Only the spiking columns are added to (one index_add_), no product of the whole weight.
+    assert ("index_add_" in ops.names) != zero_diagonal
+    assert "addmm_" in ops.names if zero_diagonal else "addmm_" not in ops.names
     torch.testing.assert_close(out, start - 2.0 * by_hand, rtol=0, atol=1e-6)
     # Columns of inputs that never spiked are the very same values.
     silent = ~pre.any(0)
