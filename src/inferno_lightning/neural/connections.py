@@ -845,9 +845,11 @@ class LinearLateral(_DenseLike):
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
         # The synapse checks the inputs first: on bad input not even the diagonal is touched.
         self.check_placement(*inputs)
-        current = self.synapse(*inputs)
-        self.zero_self_weights()
-        return self._map(current, self.weight)
+        current = self._modules["synapse"](*inputs)
+        # Every step: a write through .data (which bumps no version) must not leave a self-weight.
+        weight = self._parameters["weight"]
+        weight.data.diagonal().zero_()
+        return self._map(current, weight)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)

@@ -317,13 +317,15 @@ class Layer(nn.Module):
             )
         self._check_inputs(inputs)
         outputs: dict[str, torch.Tensor] = {}
+        # Direct dictionary reads: this runs every step (nn.Module.__getattr__ costs more).
+        connections, neurons = self._modules["connections"], self._modules["neurons"]
         for nname, feeders in self._feeds.items():
-            currents = {c: self.connections[c](inputs[c]) for c in feeders}
+            currents = {c: connections[c](inputs[c]) for c in feeders}
             how = self._combine[nname]
             current = (
                 _combine(how, list(currents.values())) if isinstance(how, str) else how(currents)
             )
-            outputs[nname] = self.neurons[nname](current)
+            outputs[nname] = neurons[nname](current)
         return outputs
 
     def _check_inputs(self, inputs: Mapping[str, torch.Tensor]) -> None:
@@ -337,21 +339,21 @@ class Layer(nn.Module):
         batch: int | None = None
         first = ""
         floating: list[tuple[str, torch.Tensor]] = []
+        connections = self._modules["connections"]
         for cname in self._wiring:
-            connection = self.connections[cname]
+            connection = connections[cname]
+            synapse = connection._modules["synapse"]
             name = f"inputs[{cname!r}]"
             value = inputs[cname]
-            size = check_input(
-                name, value, tuple(connection.input_shape), connection.synapse.batch_size, False
-            )
+            size = check_input(name, value, tuple(connection.input_shape), synapse.batch_size, False)
             connection.check_placement(value, name=name)
             if batch is None:
                 batch, first = size, name
             elif size != batch:
                 raise ValueError(f"{name} has batch size {size} but {first} has {batch}")
-            if getattr(connection.synapse, "check_inputs", False) and value.is_floating_point():
+            if getattr(synapse, "check_inputs", False) and value.is_floating_point():
                 floating.append((name, value))
-        for nname, group in self.neurons.items():
+        for nname, group in self._modules["neurons"].items():
             held = group.batch_size
             if held is not None and batch != held:
                 raise ValueError(

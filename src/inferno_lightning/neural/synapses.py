@@ -442,7 +442,7 @@ class DeltaCurrent(HistorySynapse):
             spikes,
             self.spike_charge,
             self.step_time,
-            out=self.current_state if inplace else None,
+            out=self._buffers["current_state"] if inplace else None,
         )
 
 
