@@ -67,7 +67,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
-from .._validation import host_readable
+from .._validation import host_readable, no_grad
 from ..functional.bounding import Bound, ClampBound, SoftBound, resolve_bound
 from ..neural.base import Correlation
 from .constraints import check_limits
@@ -759,7 +759,7 @@ class Accumulator:
             raise ValueError(
                 f"prepared must be a PreparedUpdate of parameter {self.name!r} from prepare()"
             )
-        with torch.no_grad():
+        with no_grad():
             if prepared.value is not None:
                 param.copy_(prepared.value)
             elif prepared.added is not None and prepared.soft:
@@ -881,7 +881,7 @@ class Accumulator:
             term.nonnegative for term in held if term is not None
         )
         row_values = col_values = None
-        with torch.no_grad():
+        with no_grad():
             # The columns' new values from the old weight: a row-limited term is zero there
             # except in its rows, whose new values (all terms) are written after, over them.
             if col_index.numel():
@@ -922,7 +922,7 @@ class Accumulator:
         ):
             return None
         potentiation, depression = held
-        with torch.no_grad():
+        with no_grad():
             result = self._work_tensors(param)[0]
             if potentiation is not None:
                 potentiation.write_(result)
@@ -1035,7 +1035,7 @@ class Accumulator:
             terms.append(value.detach().to(device=param.device, dtype=param.dtype))
         if terms[0] is None and terms[1] is None:
             return None
-        with torch.no_grad():
+        with no_grad():
             current = param.detach() if start is None else start
             # One read of each term gives both its finiteness and its sign: min and max
             # are finite exactly when every element is (NaN propagates), and

@@ -345,7 +345,9 @@ class Layer(nn.Module):
             synapse = connection._modules["synapse"]
             name = f"inputs[{cname!r}]"
             value = inputs[cname]
-            size = check_input(name, value, tuple(connection.input_shape), synapse.batch_size, False)
+            size = check_input(
+                name, value, tuple(connection.input_shape), synapse.batch_size, False
+            )
             connection.check_placement(value, name=name)
             if batch is None:
                 batch, first = size, name

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..._validation import check_choice
+from ..._validation import check_choice, no_grad
 from ...neural.base import Connection, Correlation, StatefulModule
 from ...neural.layers import Cell
 from ...observe import LatestReducer, Monitor, MonitorPool, Reducer
@@ -424,7 +424,6 @@ class LearningRule(nn.Module, ABC):
             for monitor in record.monitors.values():
                 monitor.reset()
 
-    @torch.no_grad()
     def forward(self, **inputs: Any) -> None:
         """Accumulate one simulation step's update for every registered cell.
 
@@ -443,6 +442,10 @@ class LearningRule(nn.Module, ABC):
             ValueError: an input is malformed (naming it).
             RuntimeError: the monitors have recorded nothing yet.
         """
+        with no_grad():
+            self._step(inputs)
+
+    def _step(self, inputs: dict[str, Any]) -> None:
         name = type(self).__name__
         missing = [key for key in self.inputs if key not in inputs]
         if missing:
