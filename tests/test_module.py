@@ -276,6 +276,38 @@ def test_a_whole_learning_step_traces_as_one_graph() -> None:
         torch.testing.assert_close(compiled.weight, eager.weight)
 
 
+def test_a_compiled_learning_step_compiles_once_per_grad_mode() -> None:
+    """Called with and without gradients, then again: no further compilation (a per-step
+    context that skips torch.no_grad() where gradients are off must not reach the graph)."""
+    from inferno_lightning.learn import STDP, updater_for
+    from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
+
+    torch._dynamo.reset()
+    connection = LinearDense(30, 20, synapse=DeltaCurrent(30, 1.0), weight_init=4.0)
+    layer = Serial(connection, LIF(20, 1.0, thresh_v=-60.0))
+    updater_for(connection).add("weight", bound="clamp", w_min=0.0, w_max=8.0)
+    stdp = STDP(lr_post=0.05, lr_pre=0.02)
+    stdp.register(layer.cell())
+
+    def learning_step(x: torch.Tensor) -> torch.Tensor:
+        spikes = layer(x)
+        stdp()
+        updater_for(connection).step()
+        return spikes
+
+    step = torch.compile(learning_step, backend="eager")
+    inputs = (torch.rand(12, 2, 30, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    # Every pairing of the grad mode with the state's requires_grad (left by the step before).
+    for x, grad in zip(inputs[:6], (True, False, False, True, True, False), strict=True):
+        with torch.set_grad_enabled(grad):
+            step(x)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for x in inputs[6:]:
+            with torch.no_grad():
+                step(x)
+    assert connection.weight.min() >= 0.0 and connection.weight.max() <= 8.0
+
+
 def test_compile_step_refuses_unknown_options() -> None:
     from tests.lightning_models import STDPNet
 
@@ -297,3 +329,28 @@ def test_simulate_sum_equals_the_sum_of_the_stacked_outputs() -> None:
     assert torch.equal(counted, stacked.sum(0))
     with pytest.raises(ValueError, match="reduce"):
         net.simulate(inputs, reduce="mean")
+
+
+def test_the_per_step_no_grad_context_turns_gradients_off_and_is_free_when_they_are() -> None:
+    from inferno_lightning._validation import no_grad
+
+    weight = torch.ones(3, requires_grad=True)
+    with no_grad():
+        assert not torch.is_grad_enabled()
+        assert not (weight * 2).requires_grad
+    assert torch.is_grad_enabled()
+    with torch.no_grad():
+        first, second = no_grad(), no_grad()
+        assert first is second  # one shared do-nothing context, no torch.no_grad() per step
+        with first:
+            assert not torch.is_grad_enabled()
+    # Traced by torch.compile it is torch.no_grad() (which the graph records) whatever the mode.
+    seen = []
+
+    def probe(x: torch.Tensor) -> torch.Tensor:
+        seen.append(type(no_grad()).__name__)
+        return x + 1
+
+    with torch.no_grad():
+        torch.compile(probe, backend="eager", fullgraph=True)(torch.zeros(2))
+    assert len(seen) == 1 and seen[0] != "nullcontext"  # a grad-mode context, not the null one

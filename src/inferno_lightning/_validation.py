@@ -265,9 +265,13 @@ def no_grad() -> contextlib.AbstractContextManager[None]:
     """``torch.no_grad()``, or a shared do-nothing context where gradients are already off.
 
     A per-step path enters it every step: entering ``torch.no_grad()`` costs
-    about a microsecond even when it changes nothing.
+    about a microsecond even when it changes nothing. While ``torch.compile``
+    traces, always ``torch.no_grad()`` (which it traces; a plain context
+    would break the graph).
     """
-    return torch.no_grad() if torch.is_grad_enabled() else _NO_CONTEXT
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return torch.no_grad()
+    return _NO_CONTEXT
 
 
 def host_readable(device: torch.device) -> bool:
