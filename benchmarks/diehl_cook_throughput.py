@@ -33,21 +33,20 @@ reference comparison of the same per-step work, and ``inferno_ai.py`` times
 inferno-ai on the same model.
 
 Measured on the quiet 2-core development CPU, 1 thread, 100 steps per batch,
-3 runs, random intensities in [0, 1) (denser input than MNIST digits). The
-session before measured 0.573 / 0.846 / 1.823 / 6.223 ms at batch 1 / 16 /
-64 / 256 and 0.718 / 2.330 / 13.813 at 100 / 1600 / 6400 neurons while other
-jobs shared the cores: its code, run again on the quiet machine next to this
-one, gave 0.309 / 0.501-0.510 / 1.203 ms at batch 1 / 16 / 64, the same as
-now within the noise (the difference is the machine's load, not the code)::
+3 runs, random intensities in [0, 1) (denser input than MNIST digits), at the
+end of the session that added the in-place commits and the column adds of
+presynaptic spikes (issue 13; the session before measured 0.315 / 0.503 /
+1.169 / 3.880 ms at batch 1 / 16 / 64 / 256 and 0.351 / 1.140 / 6.640 at
+100 / 1600 / 6400 neurons)::
 
         N  batch   ms/step          samples/s   epoch @700   @700+300 rest
-      400      1    0.315 ± 0.011       31.8    220.3 min       18 884 s
-      400     16    0.503 ± 0.007      318.1     22.0 min        1 886 s
-      400     64    1.169 ± 0.014      547.4     12.8 min        1 097 s
-      400    256    3.880 ± 0.105      659.8     10.6 min          912 s
-      100     16    0.351 ± 0.004      455.4     15.4 min        1 318 s
-     1600     16    1.140 ± 0.021      140.4     49.9 min        4 275 s
-     6400     16    6.640 ± 0.094       24.1    290.5 min       24 900 s
+      400      1    0.263 ± 0.008       38.1    183.9 min       15 761 s
+      400     16    0.458 ± 0.012      349.0     20.1 min        1 719 s
+      400     64    1.156 ± 0.032      553.5     12.7 min        1 085 s
+      400    256    4.002 ± 0.373      639.7     11.0 min          940 s
+      100     16    0.311 ± 0.008      514.9     13.6 min        1 165 s
+     1600     16    1.085 ± 0.125      147.4     47.5 min        4 069 s
+     6400     16    6.563 ± 1.114       24.4    287.1 min       24 611 s
 
 The sparse forward of spike-driven currents (``connections._sparse_linear``)
 is most of the gain at large N (6400 neurons: 40.4 ms per step without it)

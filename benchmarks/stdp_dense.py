@@ -19,41 +19,44 @@ steady allocator of ``_timing.py`` (without it the reference's per-step
 allocations page-fault erratically: 0.9 to 2.4 ms per step at batch 1
 instead of 0.54).
 
-Measured on the quiet 2-core development CPU, ``--runs 7 --compiled``, ms
-per step, ratio median [range]::
+Measured on the quiet 2-core development CPU at the end of the session that
+added the in-place commits (issue 13), ``--runs 7 --compiled``, ms per step,
+ratio median [range]::
 
     threads  bound  batch  reference        ours             ours/ref          compiled/ref
-    1        clamp  1      0.295 ± 0.010    0.283 ± 0.618    0.97 [0.95-5.09]  0.84
-    1        soft   1      0.372 ± 0.017    0.317 ± 0.023    0.85 [0.85-0.90]  0.71
-    1        none   1      0.274 ± 0.010    0.286 ± 0.012    1.04 [1.03-1.07]  1.18
-    1        clamp  16     0.617 ± 0.026    0.620 ± 0.008    1.01 [0.96-1.04]  1.07
-    1        soft   16     0.667 ± 0.036    0.710 ± 0.009    1.07 [0.98-1.11]  1.15
-    1        none   16     0.588 ± 0.023    0.596 ± 0.016    1.01 [0.95-1.07]  1.10
-    2        clamp  1      0.237 ± 0.017    0.298 ± 0.856    1.25 [1.19-8.07]  0.92
-    2        soft   1      0.252 ± 0.007    0.309 ± 0.005    1.23 [1.20-1.26]  0.83
-    2        none   1      0.206 ± 0.004    0.285 ± 0.006    1.39 [1.35-1.41]  1.54
-    2        clamp  16     0.393 ± 0.011    0.494 ± 0.011    1.27 [1.25-1.32]  1.35
-    2        soft   16     0.418 ± 0.021    0.555 ± 0.015    1.34 [1.22-1.38]  1.47
-    2        none   16     0.362 ± 0.002    0.481 ± 0.026    1.33 [1.28-1.43]  1.44
+    1        clamp  1      0.286 ± 0.011    0.218 ± 0.007    0.76 [0.75-0.77]  0.82
+    1        soft   1      0.351 ± 0.009    0.239 ± 0.006    0.68 [0.66-0.71]  0.70
+    1        none   1      0.269 ± 0.003    0.202 ± 0.004    0.76 [0.74-0.77]  0.90
+    1        clamp  16     0.568 ± 0.008    0.444 ± 0.006    0.78 [0.76-0.78]  0.85
+    1        soft   16     0.642 ± 0.017    0.546 ± 0.014    0.86 [0.83-0.87]  0.94
+    1        none   16     0.548 ± 0.006    0.433 ± 0.009    0.78 [0.78-0.81]  0.86
 
-(one run of ours in the clamp rows at batch 1 was disturbed: the ranges reach
-5.09 and 8.07). A later run on the final commit without ``--compiled``
-(``--runs 5``, 1 thread) gave ours/ref 0.95 / 0.82 / 0.99 at batch 1 and 0.96 /
-0.99 / 0.97 at batch 16 (clamp / soft / none): at one thread the ratios sit at
-1.0 within the noise. The weights agree to 2.4e-7 at batch 1; at batch 16 a spike flips by
+Two threads (``--runs 7 --threads 2``, four runs of the whole table): the
+machine's second core is not steady. For minutes at a time a step that uses
+both takes far longer (the reference's batch-1 step 0.42 ms instead of 0.21,
+a matrix product at batch 16 twice as long as at one thread). With a steady
+second core, ours/ref was 1.01 / 0.99 / 1.02 at batch 1 and 1.00-1.04 /
+1.07-1.09 / 1.01-1.05 at batch 16 (clamp / soft / none): ours costs the same
+at one and two threads (its step is mostly small operations and Python), the
+reference's weight-sized passes get 25 % (batch 1) to 35 % (batch 16) faster
+with the second thread. With an unsteady one: 0.73 / 0.53 / 0.58 at batch 1
+and 1.13 / 1.00 / 1.10 at batch 16.
+
+The weights agree to 1.2e-7 at batch 1; at batch 16 a spike flips by
 rounding and the weights then drift apart by up to 2.5e-3 (clamp).
 
-Where the time goes (``op_count.py``): at batch 1 a step of ours is about 66
-ATen operations on spike-sized tensors and writes 0.6 to 0.8 MB (the
-event-driven update touches only the rows of the neurons that spiked and the
-columns of the inputs that did), the reference's 35 operations write 10 to
-13 MB in 8 to 11 weight-sized passes. Ours costs about 0.18 ms per step of
-dispatch and Python whatever the sizes, which a second thread does not
-shorten; the reference's passes halve with it. Hence the target, at most
-1.0x in every cell, is met at one thread for batch 1 (clamp, soft), within
-the noise elsewhere at one thread, and not at two threads. Compiled, the
-step loses its event-driven updates (no host reads in a graph) and gains
-little on this CPU.
+Where the time goes (``op_count.py``): a step of ours is 53 to 67 ATen
+operations, the reference's 34 to 37; ours writes 0.7 to 8 MB per step in
+0.2 to 6 weight-sized passes, the reference 10 to 14 MB in 8 to 11. One
+step's correlations are added into the weight where they land at commit
+(a sparse product over the postsynaptic spikes, an ``index_add_`` at the
+presynaptic spikes' columns, one clamp), or, for soft bounds, bounded and
+written only at those rows and columns (batch 1) or computed into the
+weight (batch 16). At batch 1 most of a step of ours is per-operation
+dispatch and Python around some 55 small operations, which a second thread
+does not shorten. Compiled, the step loses
+its event-driven updates (no host reads in a graph) and is slower than the
+eager step on this CPU.
 
 ``--device cuda`` runs both on the GPU (inputs and initial weights drawn on
 the CPU, as here, then moved); each timed run starts and ends with
