@@ -366,12 +366,25 @@ def test_flat_errors_leave_parameters_unchanged() -> None:
     bad[0] = float("nan")
     with pytest.raises(ValueError, match="flat must be finite"):
         apply_flattened([model.updater], bad, spec)
+    bad[0], bad[1] = float("inf"), float("-inf")  # a sum of NaN: still caught
+    with pytest.raises(ValueError, match="flat must be finite"):
+        apply_flattened([model.updater], bad, spec)
     with pytest.raises(ValueError, match="updaters do not match"):
         apply_flattened([Updater(model.linear)], flat, spec)
     with pytest.raises(ValueError, match="world_size must be a positive int"):
         flatten_pending([model.updater], world_size=0)
     assert torch.equal(model.linear.weight.detach(), before)
     assert model.updater.weight.steps == 1
+
+
+def test_a_flat_buffer_whose_sum_overflows_is_still_finite() -> None:
+    """The finiteness check sums the buffer; an overflowing sum of finite terms is rechecked."""
+    model = Model()
+    model.updater.weight.accumulate(torch.full((2, 3), 3e38))
+    flat, spec = model.updater.pending_flat()
+    assert not torch.isfinite(flat.sum())  # 6 x 3e38 overflows float32
+    assert apply_flattened([model.updater], flat, spec)
+    assert torch.isfinite(model.linear.weight).all()
 
 
 def test_nothing_to_reduce() -> None:
