@@ -455,6 +455,9 @@ class Connection(nn.Module, ABC):
     @property
     def delayed(self) -> bool:
         """Whether the connection has per-synapse delays (presynaptic values in synaptic layout)."""
+        parameters = self._parameters  # read every step: no nn.Module.__getattr__
+        if "delay" in parameters:
+            return parameters["delay"] is not None
         return getattr(self, "delay", None) is not None
 
     @property

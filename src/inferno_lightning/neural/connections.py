@@ -547,7 +547,7 @@ class _WeightedConnection(Connection):
     @max_delay.setter
     def max_delay(self, value: float) -> None:
         value = as_float("max_delay", value, nonnegative, "ms")
-        if self._parameters.get("delay") is None and value > 0:
+        if not self.delayed and value > 0:
             raise ValueError("max_delay needs per-synapse delays: the connection has delay=None")
         self._max_delay = value
         if value > self.synapse.delay:
@@ -560,7 +560,7 @@ class _WeightedConnection(Connection):
         text = f"input_shape={self._input_shape}, output_shape={self._output_shape}"
         if self.bias is None:
             text += ", bias=False"
-        if self._parameters.get("delay") is not None:
+        if self.delayed:
             text += f", max_delay={self._max_delay}"
         return text
 
@@ -578,7 +578,7 @@ class _DenseLike(_WeightedConnection):
 
     def _map(self, current: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         batch = current.shape[0]
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             flat = current.reshape(batch, -1)
             out = _sparse_linear(flat, weight, self.bias)
             if out is None:
@@ -593,14 +593,14 @@ class _DenseLike(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self.synapse.current
         return self._delayed(self.synapse.current_at(self._selector()))
 
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool): ``(batch, *input_shape)``, or ``(batch, O, I)`` with delays."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self._modules["synapse"].spike
         return self._delayed(self.synapse.spike_at(self._selector()))
 
@@ -610,7 +610,7 @@ class _DenseLike(_WeightedConnection):
         return inputs.reshape(batch, 1, -1).expand(batch, *self.weight.shape)
 
     def _pre(self, presynaptic: torch.Tensor) -> torch.Tensor:
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             batch = _check_layout(
                 "presynaptic", presynaptic, self.input_shape, "input-layout values"
             )
@@ -630,7 +630,7 @@ class _DenseLike(_WeightedConnection):
             ``(batch, 1, I, 1)``, or ``(batch, O, I, 1)`` with delays.
         """
         pre = self._pre(inputs)
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return pre.reshape(pre.shape[0], 1, -1, 1)
         return pre.unsqueeze(-1)
 
@@ -657,15 +657,13 @@ class _DenseLike(_WeightedConnection):
         self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
     ) -> torch.Tensor:
         self._check_reduction(batch_reduction)
-        if self._parameters.get("delay") is None and batch_reduction != "none":
+        if not self.delayed and batch_reduction != "none":
             return self.correlation(postsynaptic, presynaptic, batch_reduction).tensor()
         batch, presynaptic = self._checked(postsynaptic, presynaptic)
         post = _float(postsynaptic, self.weight).reshape(batch, -1)
         pre = _float(presynaptic, self.weight)
         if batch_reduction == "none":
-            return post.unsqueeze(2) * (
-                pre.unsqueeze(1) if self._parameters.get("delay") is None else pre
-            )
+            return post.unsqueeze(2) * (pre.unsqueeze(1) if not self.delayed else pre)
         product = torch.einsum("bo,boi->oi", post, pre)
         return _reduce(product, batch, batch_reduction)
 
@@ -676,7 +674,7 @@ class _DenseLike(_WeightedConnection):
         self, postsynaptic: torch.Tensor, presynaptic: torch.Tensor, batch_reduction: str
     ) -> Correlation:
         """See :meth:`Connection.correlation`: without delays, one ``addmm`` into the destination."""
-        if self._parameters.get("delay") is not None or batch_reduction not in ("mean", "sum"):
+        if self.delayed or batch_reduction not in ("mean", "sum"):
             return super().correlation(postsynaptic, presynaptic, batch_reduction)
         batch, presynaptic = self._checked(postsynaptic, presynaptic)
         return _DenseCorrelation(
@@ -920,7 +918,7 @@ class LinearDirect(_WeightedConnection):
         """Step the synapse with ``inputs`` (spikes ``(batch, *shape)``); return current (nA)."""
         self.check_placement(*inputs)
         current = self.synapse(*inputs)
-        if self._parameters.get("delay") is not None:
+        if self.delayed:
             current = self._delayed_read(self.synapse.current_at)
         out = current * self.weight
         return out if self.bias is None else out + self.bias
@@ -928,14 +926,14 @@ class LinearDirect(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA) at each synapse, ``(batch, *shape)``."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self.synapse.current
         return self._delayed_read(self.synapse.current_at)
 
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool) at each synapse, ``(batch, *shape)``."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self._modules["synapse"].spike
         return self._delayed_read(self.synapse.spike_at)
 
@@ -1160,7 +1158,7 @@ class Conv2d(_WeightedConnection):
         """Step the synapse with ``inputs`` (spikes ``(batch, C, H, W)``); return current (nA)."""
         self.check_placement(*inputs)
         current = self.synapse(*inputs)
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self._conv(current, self.weight)
         history = self._history(self.synapse.current_at, self.synapse.current_overbound)
         batch, steps = history.shape[0], history.shape[-1]
@@ -1257,7 +1255,7 @@ class Conv2d(_WeightedConnection):
     @property
     def syncurrent(self) -> torch.Tensor:
         """Presynaptic current (nA): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self.synapse.current
         history = self._history(self.synapse.current_at, self.synapse.current_overbound)
         earlier, later, fraction = self._current_slots()
@@ -1269,7 +1267,7 @@ class Conv2d(_WeightedConnection):
     @property
     def synspike(self) -> torch.Tensor:
         """Presynaptic spikes (bool): ``(batch, C, H, W)``, or ``(batch, O, K, kH, kW, L)`` with delays."""
-        if self._parameters.get("delay") is None:
+        if not self.delayed:
             return self._modules["synapse"].spike
         synapse = self.synapse
         # as HistorySynapse.spike_at: spikes are events, never blended
@@ -1316,7 +1314,7 @@ class Conv2d(_WeightedConnection):
 
     def presyn_receptive(self, inputs: torch.Tensor) -> torch.Tensor:
         """Unfolded patches ``(batch, 1 or O, K, kH, kW, L)``; with delays the synaptic layout as is."""
-        if self._parameters.get("delay") is not None:
+        if self.delayed:
             return self._pre_synaptic(inputs)
         if self._groups > 1:
             return self._patches(inputs, "presynaptic")
@@ -1339,7 +1337,7 @@ class Conv2d(_WeightedConnection):
         batch = _check_layout(
             "postsynaptic", postsynaptic, self.output_shape, "postsynaptic values"
         )
-        if self._parameters.get("delay") is not None:
+        if self.delayed:
             pre = self._pre_synaptic(presynaptic)
             if pre.shape[0] != batch:
                 raise ValueError(
