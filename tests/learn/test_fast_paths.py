@@ -491,8 +491,13 @@ def test_a_correlation_of_sparse_spikes_is_written_and_scaled_into_a_sum(spiking
     with torch.no_grad():
         correlation = connection.correlation(post, pre, "mean")
         out = start.clone()
-        correlation.add_to_(out, alpha=-2.0)
+        with _OpNames() as ops:
+            correlation.add_to_(out, alpha=-2.0)
         torch.testing.assert_close(out, start - 2.0 * by_hand)
+        # Postsynaptic spikes: a sparse product (only their rows cost anything); presynaptic
+        # spikes: an index_add_ at their columns, not a product into the whole weight.
+        assert ("index_add_" in ops.names) == (spiking == "pre")
+        assert ("addmm_" in ops.names) == (spiking == "post")
         # Rows (columns) without spikes keep their very values.
         touched = spikes.any(0)
         untouched = out[~touched] if spiking == "post" else out[:, ~touched]
