@@ -645,3 +645,46 @@ def test_a_soft_bounded_step_is_computed_into_the_weight_when_it_stays_within_it
         accumulator.accumulate(potentiation, depression)
         assert accumulator.prepare().added is None  # 1.5 > w_max: read and refused
         accumulator.clear()
+
+
+def test_a_correlation_subclass_without_magnitude_is_bounded_from_its_product() -> None:
+    """A Correlation written before magnitude() existed still works in the in-place path."""
+    from inferno_lightning.neural.base import Correlation
+
+    class Doubled(Correlation):
+        """A lazy product that keeps its factor, not the product (no ``_product``)."""
+
+        def __init__(self, factor: torch.Tensor) -> None:  # no super().__init__
+            self.factor = factor
+
+        @property
+        def shape(self) -> torch.Size:
+            return self.factor.shape
+
+        @property
+        def dtype(self) -> torch.dtype:
+            return self.factor.dtype
+
+        @property
+        def device(self) -> torch.device:
+            return self.factor.device
+
+        def tensor(self) -> torch.Tensor:
+            return self.factor * 2
+
+        def write_(self, out: torch.Tensor) -> torch.Tensor:
+            return torch.mul(self.factor, 2, out=out)
+
+        def add_to_(self, out: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+            return out.add_(self.factor, alpha=2 * alpha)
+
+    factor = torch.tensor([[0.25, -0.5], [0.125, 0.0]])
+    assert Doubled(factor).magnitude() == 1.0
+    weight = torch.nn.Parameter(torch.full((2, 2), 0.5))
+    accumulator = Accumulator(weight, bound="clamp", w_min=0.0, w_max=1.0)
+    accumulator.step((torch.zeros(2, 2), None))  # written once: now known finite
+    accumulator.accumulate(Doubled(factor), None)
+    prepared = accumulator.prepare()
+    assert prepared.added is not None
+    accumulator.commit(prepared)
+    torch.testing.assert_close(weight.detach(), torch.tensor([[1.0, 0.0], [0.75, 0.5]]))

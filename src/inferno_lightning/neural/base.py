@@ -349,10 +349,10 @@ class Correlation:
 
         ``inf`` or ``nan`` when the product is not finite. The Accumulator
         adds a product straight into a weight only when this bound is small
-        enough that no element can overflow. The base reads its computed
-        product (one pass); a subclass may bound it from its factors.
+        enough that no element can overflow. The base reads the product
+        (:meth:`tensor`, one pass); a subclass may bound it from its factors.
         """
-        product = self._product
+        product = self.tensor()
         if product.numel() == 0:
             return 0.0
         return float(product.detach().abs().max())
