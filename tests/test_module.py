@@ -277,8 +277,9 @@ def test_a_whole_learning_step_traces_as_one_graph() -> None:
 
 
 def test_a_compiled_learning_step_compiles_once_per_grad_mode() -> None:
-    """Called with and without gradients, then again: no further compilation (a per-step
-    context that skips torch.no_grad() where gradients are off must not reach the graph)."""
+    """After every pairing of grad mode and state has compiled once, further steps compile
+    nothing (guards stay stable). The no_grad helper's own check under torch.compile is
+    test_the_per_step_no_grad_context_turns_gradients_off_and_is_free_when_they_are."""
     from inferno_lightning.learn import STDP, updater_for
     from inferno_lightning.neural import LIF, DeltaCurrent, LinearDense, Serial
 
